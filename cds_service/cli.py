@@ -1,0 +1,89 @@
+"""The ``cds-service`` command: serve the app under gunicorn, list the catalogue."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from cds_service.settings import Settings
+
+
+class _GunicornApp(BaseApplication):  # type: ignore[misc]
+    """Runs ``create_app(settings)`` under gunicorn with options from the command line."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self._settings = settings
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        from cds_service.app import create_app
+
+        return create_app(self._settings)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    options = {
+        "bind": f"{args.host}:{args.port}",
+        "workers": args.workers or settings.workers,
+        "threads": args.threads or settings.threads,
+        "worker_class": "gthread",
+        "preload_app": True,  # a bad catalogue stops the master before any worker starts
+        "timeout": 30,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "accesslog": "-",
+        "loglevel": settings.log_level.lower(),
+    }
+    _GunicornApp(settings, options).run()
+    return 0
+
+
+def _catalog(args: argparse.Namespace, settings: Settings) -> int:
+    from cds_service.guidelines.catalogue import load_catalogue
+
+    for rec in load_catalogue():
+        hooks = ",".join(hook.value for hook in rec.hooks)
+        print(f"{rec.id}\t{hooks}\t{rec.title}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the CDS Hooks API under gunicorn")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
+    serve.add_argument("--workers", type=int, help="worker processes (default CDS_WORKERS)")
+    serve.add_argument("--threads", type=int, help="threads per worker (default CDS_THREADS)")
+    serve.set_defaults(handler=_serve)
+    catalog = commands.add_parser("catalog", help="list the recommendation catalogue")
+    catalog.set_defaults(handler=_catalog)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cds-service`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        print(f"cds-service: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    handler = args.handler
+    status: int = handler(args, settings)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

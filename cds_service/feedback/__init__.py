@@ -1,0 +1,1 @@
+"""Persistence of the card ledger, hook-call data gaps and clinician feedback (SQLAlchemy 2)."""

@@ -1,0 +1,183 @@
+"""Database plumbing of the feedback store: engine, schema, sessions and failure translation."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy import create_engine
+from sqlalchemy import event
+from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.sql.dml import Insert
+
+from cds_service.feedback.schema import Base
+
+logger = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long a SQLite writer waits for another worker's lock before giving up."""
+
+WAL_SWITCH_ATTEMPTS = 6
+"""Tries at switching a new SQLite file to WAL while other workers open it."""
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or written; the web layer answers 503 ``transient``."""
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine for ``url``; SQLite files get their directory, WAL and a busy timeout.
+
+    Several gunicorn workers write the same SQLite file, hence WAL (readers do not block the writer)
+    and ``busy_timeout`` (a writer waits for the lock instead of failing at once). A directory that
+    cannot be created is only logged: connecting then fails with :class:`StoreUnavailable`, so the
+    service can start and report the database as unreachable.
+
+    Args:
+        url: SQLAlchemy database URL, e.g. ``sqlite:///var/cds-service.sqlite3``.
+
+    Returns:
+        A lazily connecting engine with ``pool_pre_ping`` enabled.
+    """
+    parsed = make_url(url)
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite:
+        _create_parent_dir(parsed.database, is_uri=bool(parsed.query.get("uri")))
+    engine = create_engine(parsed, pool_pre_ping=True)
+    if is_sqlite:
+        event.listen(engine, "connect", _configure_sqlite)
+    return engine
+
+
+def _create_parent_dir(database: str | None, *, is_uri: bool) -> None:
+    if not database or database == ":memory:" or is_uri or database.startswith("file:"):
+        return
+    try:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        logger.warning("cannot create the database directory: %s", exc.strerror)
+
+
+def _configure_sqlite(dbapi_connection: Any, _connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS:d}")
+        _enable_wal(cursor)
+    finally:
+        cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    # WAL persists in the file, so only the first connection switches. The switch needs an
+    # exclusive lock and SQLite may refuse it at once, without the busy handler, while other
+    # workers open the new file; hence a short retry.
+    for attempt in range(WAL_SWITCH_ATTEMPTS):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt + 1 == WAL_SWITCH_ATTEMPTS:
+                raise
+            time.sleep(0.02 * 2**attempt)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the store's tables if they are missing (Alembic migrations come later).
+
+    Workers starting together race to create the same tables. Each failed attempt means another
+    worker created at least one table, so one attempt per table (plus one) is enough for
+    ``checkfirst`` to see them all.
+
+    Raises:
+        StoreUnavailable: the database cannot be reached, or the schema cannot be created.
+    """
+    try:
+        with engine.connect() as connection:
+            for _ in range(len(Base.metadata.tables)):
+                try:
+                    Base.metadata.create_all(connection)
+                    connection.commit()
+                    return
+                except DBAPIError:
+                    connection.rollback()
+                    logger.info("schema creation raced with another worker; retrying")
+            Base.metadata.create_all(connection)
+            connection.commit()
+    except DBAPIError as exc:
+        raise StoreUnavailable("cannot create the database schema") from exc
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Return the session factory for ``engine``; objects stay readable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def unavailable_on_failure(session: Session) -> Iterator[None]:
+    """Translate connection failures inside the block into :class:`StoreUnavailable`.
+
+    The session is rolled back so the caller may keep using it. Errors that are not about reaching
+    the database (an integrity violation, a bug in a query) propagate unchanged.
+
+    Raises:
+        StoreUnavailable: the database could not be reached, opened or written.
+    """
+    try:
+        yield
+    except DBAPIError as exc:
+        connection_failure = isinstance(exc, OperationalError | InterfaceError)
+        if not (connection_failure or exc.connection_invalidated):
+            raise
+        _rollback(session)
+        raise StoreUnavailable(f"database unavailable ({type(exc.orig).__name__})") from exc
+
+
+def _rollback(session: Session) -> None:
+    try:
+        session.rollback()
+    except SQLAlchemyError:
+        # The original failure is the one reported; this only keeps the log complete.
+        logger.warning("rollback after a database failure failed too", exc_info=True)
+
+
+def insert_ignoring_duplicates(session: Session, model: type[Base]) -> Insert:
+    """Return a Core ``INSERT ... ON CONFLICT DO NOTHING`` into ``model``'s table.
+
+    The statement is built for the session's dialect; it takes plain column dicts.
+
+    Raises:
+        NotImplementedError: the database is neither SQLite nor PostgreSQL.
+    """
+    table = Base.metadata.tables[model.__tablename__]
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    raise NotImplementedError(f"unsupported database dialect {dialect!r}")
+
+
+def ping(session: Session) -> None:
+    """Run ``SELECT 1`` (used by ``/readyz``).
+
+    Raises:
+        StoreUnavailable: the database cannot be reached.
+    """
+    with unavailable_on_failure(session):
+        session.execute(text("SELECT 1"))

@@ -1,0 +1,42 @@
+"""HTTP views of the CDS Hooks endpoints; each is one call into the registry."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import jsonify
+from flask import request
+
+from cds_service.hooks.registry import ServiceRegistry
+
+bp = Blueprint("cds_hooks", __name__)
+
+
+def _registry() -> ServiceRegistry:
+    registry: ServiceRegistry = current_app.extensions["cds_service"].registry
+    return registry
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    """CDS Hooks 2.0 §Discovery."""
+    return jsonify(_registry().discovery())
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    """CDS Hooks 2.0 §Calling a CDS Service."""
+    return jsonify(_registry().call(service_id, request.get_data(cache=False)))
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    """CDS Hooks 2.0 §Feedback; answers ``{}`` (contract.md)."""
+    return jsonify(_registry().feedback(service_id, request.get_data(cache=False)))
+
+
+@bp.get("/feedback/summary")
+def feedback_summary() -> Response:
+    """Cards issued, accepted and overridden per recommendation id (contract.md)."""
+    return jsonify(_registry().summary())

@@ -1,0 +1,254 @@
+"""Prefetch resolution: which template keys the client satisfied, and fetching the rest.
+
+``render_template`` and ``missing_keys`` are pure; ``resolve`` does the I/O through ``fhir/``.
+Spec: CDS Hooks 2.0 §Prefetch Template (cds-hooks.md F1-F9, P1-P5).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from concurrent.futures import Future
+from concurrent.futures import wait
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+from cds_service.fhir.client import Deadline
+from cds_service.fhir.client import FhirClient
+from cds_service.fhir.client import FhirError
+from cds_service.fhir.client import FhirLimits
+from cds_service.fhir.client import bundle_resources
+from cds_service.fhir.client import is_operation_outcome
+from cds_service.fhir.client import next_link
+from cds_service.fhir.client import shared_executor
+from cds_service.hooks.errors import Forbidden
+from cds_service.hooks.errors import Issue
+from cds_service.hooks.errors import PreconditionFailed
+from cds_service.hooks.models import HookRequest
+from cds_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JsonObject = dict[str, Any]
+
+_TOKEN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+_USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+
+
+class TemplateError(ValueError):
+    """A prefetch template uses a token this request cannot fill."""
+
+
+def render_template(template: str, request: HookRequest) -> str:
+    """Fill ``{{context.x}}`` and user tokens (P2-P5) from ``request``.
+
+    Raises:
+        TemplateError: a token names no primitive context field, or a user token does not match
+            the request's ``userId``.
+    """
+    context = request.context.model_dump(by_alias=True, exclude_none=True)
+
+    def fill(match: re.Match[str]) -> str:
+        token = match.group(1)
+        if token.startswith("context."):
+            value = context.get(token.removeprefix("context."))
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                return str(value)
+            raise TemplateError(f"{token} is not a primitive field of this hook's context")
+        resource_type = _USER_TOKENS.get(token)
+        user_id = context.get("userId", "")
+        if resource_type and user_id.startswith(f"{resource_type}/"):
+            return str(user_id.removeprefix(f"{resource_type}/"))
+        raise TemplateError(f"the token {{{{{token}}}}} cannot be filled for this user")
+
+    return _TOKEN.sub(fill, template)
+
+
+def missing_keys(templates: Mapping[str, str], prefetch: Mapping[str, Any] | None) -> list[str]:
+    """Template keys the client did not satisfy.
+
+    A key that is absent, or holds an OperationOutcome (or a Bundle of only OperationOutcomes), is
+    missing; a key holding ``null`` is satisfied and means "no data" (F2-F4).
+    """
+    prefetch = prefetch or {}
+    return [
+        key
+        for key in templates
+        if key not in prefetch or is_operation_outcome(prefetch[key])
+    ]
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    """The patient's FHIR resources, by prefetch key, once every key is resolved.
+
+    Attributes:
+        resources: prefetch key -> resources (a read key holds zero or one).
+        fetched: the keys that came from ``fhirServer`` rather than prefetch.
+    """
+
+    resources: Mapping[str, tuple[JsonObject, ...]]
+    fetched: tuple[str, ...] = field(default=())
+
+    def all_resources(self) -> list[JsonObject]:
+        """Every resource of the record, in key order."""
+        return [resource for group in self.resources.values() for resource in group]
+
+
+def check_fhir_server(url: str | None, settings: Settings) -> None:
+    """Refuse a ``fhirServer`` outside ``CDS_FHIR_SERVER_ALLOWLIST`` (SSRF guard).
+
+    Raises:
+        Forbidden: the URL matches none of the configured prefixes (400 ``forbidden``).
+    """
+    prefixes = settings.fhir_server_prefixes
+    if url is None or not prefixes:
+        return
+    if not any(_starts_with(url, prefix) for prefix in prefixes):
+        raise Forbidden(
+            Issue("forbidden", "fhirServer: this FHIR server is not on the service's allowlist "
+                  "(CDS_FHIR_SERVER_ALLOWLIST)", "fhirServer")
+        )
+
+
+def _starts_with(url: str, prefix: str) -> bool:
+    # The prefix must end at a URL boundary: "https://ehr.example" must not admit
+    # "https://ehr.example.evil.test" or "https://ehr.example@evil.test".
+    rest = url.removeprefix(prefix)
+    return url.startswith(prefix) and (prefix.endswith("/") or rest[:1] in ("", "/", "?", "#"))
+
+
+def resolve(
+    templates: Mapping[str, str], request: HookRequest, settings: Settings
+) -> PatientRecord:
+    """Gather every template key from prefetch, fetching what is missing or paginated.
+
+    Raises:
+        PreconditionFailed: a key could not be had (no fhirServer, FHIR error, timeout), naming
+            each such key (F8).
+    """
+    prefetch = request.prefetch or {}
+    missing = missing_keys(templates, prefetch)
+    paged = [k for k in templates if k not in missing and next_link(prefetch.get(k) or {})]
+    resources: dict[str, tuple[JsonObject, ...]] = {
+        key: _prefetched_resources(prefetch[key])
+        for key in templates
+        if key not in missing and key not in paged
+    }
+    if missing or paged:
+        if request.fhir_server is None:
+            raise PreconditionFailed([_no_server_issue(key, templates[key], key in paged)
+                                      for key in missing + paged])
+        resources.update(_fetch(templates, missing, paged, request, settings))
+    ordered = {key: resources[key] for key in templates}
+    return PatientRecord(resources=ordered, fetched=tuple(missing + paged))
+
+
+def _prefetched_resources(value: JsonObject | None) -> tuple[JsonObject, ...]:
+    if value is None:
+        return ()
+    if value.get("resourceType") == "Bundle":
+        return tuple(bundle_resources(value))
+    return (value,)
+
+
+def _no_server_issue(key: str, template: str, paged: bool) -> Issue:
+    why = "has more pages" if paged else "was not provided"
+    return Issue("incomplete", f"prefetch key {key!r} ({template}) {why} and the request has no "
+                 "fhirServer to fetch it from", f"prefetch.{key}")
+
+
+def _fetch(
+    templates: Mapping[str, str],
+    missing: list[str],
+    paged: list[str],
+    request: HookRequest,
+    settings: Settings,
+) -> dict[str, tuple[JsonObject, ...]]:
+    assert request.fhir_server is not None
+    deadline = Deadline(settings.request_deadline_s)
+    token = request.fhir_authorization.access_token if request.fhir_authorization else None
+    client = FhirClient(
+        request.fhir_server,
+        access_token=token,
+        limits=FhirLimits(settings.fhir_timeout_s, settings.fhir_max_pages,
+                          settings.fhir_max_response_bytes),
+        deadline=deadline,
+    )
+    issues: list[Issue] = []
+    queries: dict[str, str] = {}
+    for key in missing:
+        try:
+            queries[key] = render_template(templates[key], request)
+        except TemplateError as exc:
+            issues.append(Issue("incomplete", f"prefetch key {key!r}: {exc}", f"prefetch.{key}"))
+    prefetch = request.prefetch or {}
+    executor = shared_executor()
+    futures: dict[str, Future[list[JsonObject]]] = {
+        key: executor.submit(client.read_query, query) for key, query in queries.items()
+    }
+    futures |= {key: executor.submit(client.follow_pages, prefetch[key] or {}) for key in paged}
+    wait(futures.values(), timeout=deadline.remaining() + 0.05)
+    client.abort()  # anything still reading is past the deadline
+    results: dict[str, tuple[JsonObject, ...]] = {}
+    for key, future in futures.items():
+        issue = _outcome(key, templates[key], future, deadline)
+        if issue is None:
+            results[key] = tuple(future.result())
+        else:
+            issues.append(issue)
+    if issues:
+        log.warning("prefetch unavailable hookInstance=%s keys=%s reasons=%s",
+                    request.hook_instance, [i.expression for i in issues],
+                    [i.diagnostics for i in issues])
+        raise PreconditionFailed(issues)
+    return results
+
+
+def _outcome(
+    key: str, template: str, future: Future[list[JsonObject]], deadline: Deadline
+) -> Issue | None:
+    where = f"prefetch key {key!r} ({template})"
+    if not future.done():
+        future.cancel()
+        return Issue("timeout", f"{where}: no complete answer from fhirServer within "
+                     f"{deadline.seconds:g} s (CDS_REQUEST_DEADLINE_S)", f"prefetch.{key}")
+    exc = future.exception()
+    if exc is None:
+        return None
+    if isinstance(exc, FhirError):
+        return Issue("timeout" if exc.timeout else "incomplete", f"{where}: {exc.reason}",
+                     f"prefetch.{key}")
+    log.error("unexpected error fetching %s", key, exc_info=exc)
+    return Issue("exception", f"{where}: unexpected error while fetching", f"prefetch.{key}")
+
+
+def prefetch_from_bundle(templates: Mapping[str, str], bundle: JsonObject) -> dict[str, Any]:
+    """Build the prefetch an EHR would send for ``templates`` from a Bundle of the patient's data.
+
+    Search keys become searchset Bundles of the resources of their type; a read key becomes the
+    single resource of its type, or ``null`` when the Bundle has none. Used by ``evaluate`` and by
+    tests that replay fixtures.
+    """
+    resources = bundle_resources(bundle)
+    prefetch: dict[str, Any] = {}
+    for key, template in templates.items():
+        resource_type = re.split(r"[/?]", template, maxsplit=1)[0]
+        matches = [r for r in resources if r.get("resourceType") == resource_type]
+        if "?" in template:
+            prefetch[key] = {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "total": len(matches),
+                "entry": [{"resource": r, "search": {"mode": "match"}} for r in matches],
+            }
+        else:
+            prefetch[key] = matches[0] if matches else None
+    return prefetch

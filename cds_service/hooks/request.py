@@ -1,0 +1,151 @@
+"""Turn a raw request body into a validated request model, or one 400 naming every problem."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from typing import TypeVar
+
+from pydantic import BaseModel
+from pydantic import ValidationError
+
+from cds_service.fhir.parse import is_known_resource_type
+from cds_service.fhir.parse import resource_problems
+from cds_service.hooks.errors import BadRequest
+from cds_service.hooks.errors import Issue
+from cds_service.hooks.models import REQUEST_MODELS
+from cds_service.hooks.models import FeedbackRequest
+from cds_service.hooks.models import Hook
+from cds_service.hooks.models import HookRequest
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a request body as JSON, whatever its Content-Type (contract.md).
+
+    Raises:
+        BadRequest: the body is empty or not valid UTF-8 JSON.
+    """
+    if not body.strip():
+        raise BadRequest(Issue("required", "the request body is empty; a JSON object is required"))
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise BadRequest("the request body is not UTF-8 encoded JSON") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise BadRequest("the request body is nested too deeply") from None
+
+
+def json_path(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic error location as a JSON path (``context.draftOrders.entry[0]``)."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not str(part).startswith(("function-", "literal[")):  # pydantic's internal steps
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def validation_issues(exc: ValidationError, *, prefix: str = "") -> list[Issue]:
+    """Return one issue per pydantic error, with the field's JSON path (input never echoed)."""
+    issues = []
+    for err in exc.errors(include_input=False, include_url=False):
+        path = json_path(tuple(err["loc"]))
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        code = "required" if err["type"] == "missing" else "invalid"
+        message = err["msg"].removeprefix("Value error, ")
+        where = path or "request"
+        issues.append(Issue(code, f"{where}: {message}", path or None))
+    return issues
+
+
+def validate_model(model: type[ModelT], payload: Any) -> ModelT:
+    """Validate ``payload`` against ``model``.
+
+    Raises:
+        BadRequest: with one issue per invalid field.
+    """
+    if not isinstance(payload, dict):
+        raise BadRequest("the request body must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise BadRequest(validation_issues(exc)) from None
+    except RecursionError:
+        raise BadRequest("the request body is nested too deeply") from None
+
+
+def _draft_order_issues(draft_orders: dict[str, Any]) -> list[Issue]:
+    # A draft order is the request's own content: an invalid one is a 400, never skipped.
+    issues = []
+    for index, entry in enumerate(draft_orders.get("entry") or []):
+        path = f"context.draftOrders.entry[{index}]"
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            issues.append(Issue("required", f"{path}.resource: a draft order resource is required",
+                                f"{path}.resource"))
+            continue
+        resource_type = resource.get("resourceType")
+        if resource_type and not is_known_resource_type(resource_type):
+            continue  # cds-hooks.md §3: accept any request type, ignore ones we do not know
+        for problem in resource_problems(resource):
+            where = f"{path}.resource" + (f".{problem.path}" if problem.path else "")
+            issues.append(Issue("invalid", f"{where}: {problem.message}", where))
+    return issues
+
+
+def draft_order_refs(draft_orders: dict[str, Any]) -> set[str]:
+    """Return ``Type/id`` of every draft order that has an id."""
+    refs = set()
+    for entry in draft_orders.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("id"):
+            refs.add(f"{resource.get('resourceType')}/{resource['id']}")
+    return refs
+
+
+def _selection_issues(selections: list[str], draft_orders: dict[str, Any]) -> list[Issue]:
+    known = draft_order_refs(draft_orders)
+    return [
+        Issue("invalid", f"context.selections[{i}]: {ref!r} is not an order in draftOrders",
+              f"context.selections[{i}]")
+        for i, ref in enumerate(selections)
+        if ref not in known
+    ]
+
+
+def parse_hook_request(hook: Hook, payload: Any) -> HookRequest:
+    """Validate a service call for ``hook``: fields, context, draft orders and selections.
+
+    Raises:
+        BadRequest: with every problem found, each naming its JSON path.
+    """
+    if isinstance(payload, dict) and payload.get("hook") not in (None, hook.value):
+        # Report the mismatch plainly instead of as a failed literal among context errors.
+        raise BadRequest(Issue("invalid", f"hook: this service answers {hook.value!r}, "
+                               f"not {payload.get('hook')!r}", "hook"))
+    request = validate_model(REQUEST_MODELS[hook], payload)
+    draft_orders = request.draft_orders
+    if draft_orders is not None:
+        issues = _draft_order_issues(draft_orders)
+        if request.selections is not None:
+            issues += _selection_issues(request.selections, draft_orders)
+        if issues:
+            raise BadRequest(issues)
+    return request
+
+
+def parse_feedback(payload: Any) -> FeedbackRequest:
+    """Validate a feedback body.
+
+    Raises:
+        BadRequest: naming every invalid item and field.
+    """
+    return validate_model(FeedbackRequest, payload)

@@ -1,0 +1,38 @@
+"""Paths and small helpers shared by the test modules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES_DIR = ROOT / "fhir_fixtures"
+SPEC_EXAMPLES_DIR = FIXTURES_DIR / "cds-hooks-spec"
+
+
+def load_json(path: Path) -> Any:
+    """Read a JSON file."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def issue_expressions(body: dict[str, Any]) -> list[str]:
+    """Every ``issue.expression`` path of an OperationOutcome body."""
+    return [expr for issue in body["issue"] for expr in issue.get("expression", [])]
+
+
+def issue_codes(body: dict[str, Any]) -> list[str]:
+    """Every ``issue.code`` of an OperationOutcome body."""
+    return [issue["code"] for issue in body["issue"]]
+
+
+def scenario_request(scenario: str, name: str, *, with_prefetch: bool = True) -> dict[str, Any]:
+    """Load a scenario's hook request, filling ``prefetch`` from its bundle as an EHR would."""
+    from cds_service.hooks.prefetch import prefetch_from_bundle
+    from cds_service.hooks.services import PREFETCH
+
+    folder = FIXTURES_DIR / scenario
+    request: dict[str, Any] = load_json(folder / name)
+    if with_prefetch and "prefetch" not in request:
+        request["prefetch"] = prefetch_from_bundle(PREFETCH, load_json(folder / "bundle.json"))
+    return request

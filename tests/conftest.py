@@ -1,0 +1,56 @@
+"""Shared fixtures: settings on a temporary database, the app, its client, a clean environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cds_service.app import create_app
+from cds_service.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drop CDS_* variables (except CDS_TEST_*) so the developer's shell cannot leak in."""
+    for name in list(os.environ):
+        if name.startswith("CDS_") and not name.startswith("CDS_TEST_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Build Settings on a temporary SQLite database, with keyword overrides."""
+
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"database_url": f"sqlite:///{tmp_path / 'cds.sqlite3'}"}
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """Default test settings."""
+    return make_settings()
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    """The service built by the factory."""
+    app = create_app(settings)
+    yield app
+    app.extensions["cds_service"].engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of ``app``."""
+    return app.test_client()

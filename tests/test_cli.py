@@ -1,0 +1,98 @@
+"""The ``cds-service`` command line: serve under gunicorn, list the catalogue."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds_service import cli
+from tests.common import scenario_request
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_serve_passes_flags_and_settings_to_gunicorn(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+
+    class FakeApp:
+        def __init__(self, settings: object, options: dict[str, Any]) -> None:
+            seen.update(options)
+
+        def run(self) -> None:
+            seen["ran"] = True
+
+    monkeypatch.setattr(cli, "_GunicornApp", FakeApp)
+    monkeypatch.setenv("CDS_WORKERS", "3")
+    monkeypatch.setenv("CDS_THREADS", "6")
+
+    assert cli.main(["serve", "--port", "9999", "--threads", "2"]) == 0
+
+    assert seen["ran"] and seen["bind"] == "127.0.0.1:9999"
+    assert (seen["workers"], seen["threads"]) == (3, 2)  # the flag overrides CDS_THREADS
+    assert seen["worker_class"] == "gthread"
+
+
+def test_invalid_settings_exit_2_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CDS_MAX_BODY_MB", "lots")
+    assert cli.main(["catalog"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid settings" in err and "max_body_mb" in err
+
+
+def test_catalog_lists_every_recommendation(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["catalog"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 31
+    assert lines[0].split("\t")[:2] == ["sts-histologic-confirmation", "patient-view"]
+
+
+@pytest.mark.slow
+def test_serve_runs_the_service_under_gunicorn(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    env["CDS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'served.sqlite3'}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port), "--workers", "1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:
+                    assert json.load(response) == {"status": "ok"}
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        call = urllib.request.Request(
+            f"{base}/cds-services/sts-patient-view",
+            data=json.dumps(scenario_request("no-tumour-hypertension", "patient-view.json"))
+            .encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(call, timeout=5) as response:
+            assert json.load(response) == {"cards": []}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert b"Booting worker" in stderr  # gunicorn, not the Flask development server
