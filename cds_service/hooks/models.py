@@ -117,6 +117,14 @@ class _Outbound(BaseModel):
         frozen=True,
     )
 
+    @model_validator(mode="after")
+    def _no_empty_optional_members(self) -> _Outbound:
+        # J2: no optional member may be "", [] or {}; it is omitted instead (J3).
+        for name, info in type(self).model_fields.items():
+            if not info.is_required() and getattr(self, name) in ("", [], {}):
+                raise ValueError(f"{name} must be omitted rather than empty")
+        return self
+
     def to_json_dict(self) -> JsonObject:
         """Dump as spec JSON: camelCase names, optional members omitted (cds-hooks.md J3)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -299,6 +307,14 @@ class Action(_Outbound):
     resource: JsonObject | None = None
     resource_id: str | None = None
 
+    @model_validator(mode="after")
+    def _carries_its_target(self) -> Action:
+        if self.type in (ActionType.CREATE, ActionType.UPDATE) and self.resource is None:
+            raise ValueError(f"a {self.type} action needs its resource (C13b)")
+        if self.type == ActionType.DELETE and not self.resource_id:
+            raise ValueError("a delete action names its target in resourceId (C13c)")
+        return self
+
 
 class Suggestion(_Outbound):
     """A button on a card: a set of actions taken together."""
@@ -316,6 +332,12 @@ class Link(_Outbound):
     url: NonEmptyStr
     type: LinkType
     app_context: str | None = None
+
+    @model_validator(mode="after")
+    def _app_context_only_for_smart(self) -> Link:
+        if self.app_context is not None and self.type != LinkType.SMART:
+            raise ValueError("appContext is only for smart links (cds-resp-3)")
+        return self
 
 
 class Card(_Outbound):

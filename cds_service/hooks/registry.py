@@ -5,19 +5,26 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from cds_service.feedback.schema import utc_now
 from cds_service.feedback.store import FeedbackStore
 from cds_service.feedback.store import FeedbackSummary
+from cds_service.feedback.store import IssuedCard
 from cds_service.feedback.store import StoreUnavailable
+from cds_service.feedback.store import hash_patient_id
 from cds_service.guidelines.catalogue import Catalogue
 from cds_service.hooks.errors import ServiceUnavailable
+from cds_service.hooks.models import Card
 from cds_service.hooks.models import CdsResponse
 from cds_service.hooks.models import Discovery
 from cds_service.hooks.models import Hook
+from cds_service.hooks.models import HookRequest
+from cds_service.hooks.prefetch import PatientRecord
 from cds_service.hooks.prefetch import check_fhir_server
 from cds_service.hooks.prefetch import resolve
 from cds_service.hooks.request import parse_feedback
@@ -34,6 +41,28 @@ SessionFactory = Callable[[], Session]
 
 
 @dataclass(frozen=True)
+class IssuedGuidance:
+    """A card and the recommendation id that produced it (the ledger joins feedback on it).
+
+    Attributes:
+        recommendation_id: catalogue id.
+        card: the card, with its uuid.
+    """
+
+    recommendation_id: str
+    card: Card
+
+
+Decide = Callable[[HookRequest, PatientRecord], Sequence[IssuedGuidance]]
+"""Turns a validated request and its resolved record into cards."""
+
+
+def no_guidance(request: HookRequest, record: PatientRecord) -> Sequence[IssuedGuidance]:
+    """The decision while no guideline engine is wired in: no cards, never placeholder ones."""
+    return ()
+
+
+@dataclass(frozen=True)
 class ServiceRegistry:
     """Answers the three spec operations; views call into it and nothing else.
 
@@ -46,6 +75,7 @@ class ServiceRegistry:
     settings: Settings
     catalogue: Catalogue
     sessions: SessionFactory
+    decide: Decide = no_guidance
 
     def discovery(self) -> JsonObject:
         """The discovery document, services sorted by id (D1-D11)."""
@@ -64,15 +94,43 @@ class ServiceRegistry:
         request = parse_hook_request(Hook(service.hook), parse_json(body))
         check_fhir_server(request.fhir_server, self.settings)
         record = resolve(service.prefetch or {}, request, self.settings)
-        # The guideline engine is not wired in yet: a resolved call has no guidance to give,
-        # and placeholder cards would mislead a clinician.
-        response = CdsResponse(cards=[])
+        issued = list(self.decide(request, record))
+        self._record_ledger(service.id, request, issued)
+        response = CdsResponse(cards=[item.card for item in issued])
         log.info(
             "hook call service=%s hookInstance=%s fetched=%s cards=%d duration_ms=%.1f",
             service.id, request.hook_instance, list(record.fetched), len(response.cards),
             (time.perf_counter() - started) * 1000,
         )
         return response.to_json_dict()
+
+    def _record_ledger(
+        self, service_id: str, request: HookRequest, issued: Sequence[IssuedGuidance]
+    ) -> None:
+        # contract.md: a ledger that cannot be written never costs the clinician the cards.
+        if not issued:
+            return
+        try:
+            with self.sessions() as session:
+                store = FeedbackStore(session)
+                salt = self.settings.ledger_salt
+                patient_hash = hash_patient_id(
+                    store.ledger_salt(salt.get_secret_value() if salt else None),
+                    request.context.patient_id,
+                )
+                now = utc_now()
+                store.record_cards([
+                    IssuedCard(
+                        card_uuid=item.card.uuid or "", service_id=service_id,
+                        recommendation_id=item.recommendation_id,
+                        hook_instance=request.hook_instance, issued_at=now,
+                        patient_hash=patient_hash,
+                    )
+                    for item in issued
+                ])
+        except StoreUnavailable:
+            log.error("card ledger not written: database unreachable hookInstance=%s cards=%d",
+                      request.hook_instance, len(issued))
 
     def feedback(self, service_id: str, body: bytes) -> JsonObject:
         """Store a feedback batch idempotently; answer ``{}`` (contract.md).
