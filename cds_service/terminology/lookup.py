@@ -1,0 +1,284 @@
+"""The terminology lookup API: codes, prefixes, text synonyms and ICD-O morphology to concepts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from collections.abc import Mapping
+from typing import Any
+
+from cds_service.terminology.codes import lookup_keys
+from cds_service.terminology.codes import parse_icdo
+from cds_service.terminology.codes import system_key
+from cds_service.terminology.models import CodeForm
+from cds_service.terminology.negation import Negation
+from cds_service.terminology.records import ConceptCode
+from cds_service.terminology.records import ConceptInfo
+from cds_service.terminology.records import Match
+from cds_service.terminology.records import Morphology
+from cds_service.terminology.records import SystemInfo
+from cds_service.terminology.records import UnknownConceptError
+from cds_service.terminology.text import PhraseMatcher
+from cds_service.terminology.text import clean
+
+_VIA_RANK = {"code": 0, "prefix": 1, "text": 2}
+
+
+class Terminology:
+    """Value sets loaded from the data files, with their indexes; built by ``load_terminology``.
+
+    Instances are immutable and safe to share between threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        concepts: Mapping[str, ConceptInfo],
+        systems: Mapping[str, SystemInfo],
+        codes: Mapping[tuple[str, str], tuple[str, ...]],
+        prefixes: Mapping[str, Mapping[int, Mapping[str, tuple[str, ...]]]],
+        matchers: Mapping[str, PhraseMatcher],
+        negation: Negation,
+        candidates: Mapping[str, tuple[frozenset[str], re.Pattern[str]]],
+        behaviours: Mapping[str, str],
+    ) -> None:
+        """Keep the indexes the loader built (see ``loader.py``)."""
+        self._concepts = concepts
+        self._systems = systems
+        self._codes = codes
+        self._prefixes = prefixes
+        self._matchers = matchers
+        self._negation = negation
+        self._candidates = candidates
+        self._behaviours = behaviours
+        self._domains = frozenset(matchers)
+        self._icdo = next((s.uri for s in systems.values() if s.form is CodeForm.ICDO3), "")
+
+    @property
+    def domains(self) -> frozenset[str]:
+        """Every concept domain (``entity``, ``drug``, ``site``...)."""
+        return self._domains
+
+    def concepts_in(self, domain: str) -> frozenset[str]:
+        """Return the ids of every concept of ``domain`` (empty for an unknown domain)."""
+        return frozenset(c for c in self._concepts if _domain_of(c) == domain)
+
+    def display(self, concept: str) -> str:
+        """Return the human-readable name of ``concept``.
+
+        Raises:
+            UnknownConceptError: no data file defines ``concept``.
+        """
+        return self._info(concept).display
+
+    def attributes(self, concept: str) -> Mapping[str, Any]:
+        """Return the read-only attribute data of ``concept`` (empty when it has none).
+
+        Raises:
+            UnknownConceptError: no data file defines ``concept``.
+        """
+        return self._info(concept).attributes
+
+    def codes(self, concept: str) -> tuple[ConceptCode, ...]:
+        """Return the codes of ``concept`` as shipped, for building orders and explanations.
+
+        Raises:
+            UnknownConceptError: no data file defines ``concept``.
+        """
+        return self._info(concept).codes
+
+    def canonical_system(self, system: str | None) -> str | None:
+        """Return the canonical URI of a system URI or alias, or None if it is not recognised."""
+        if not isinstance(system, str):
+            return None
+        info = self._systems.get(system_key(system))
+        return info.uri if info else None
+
+    def concepts_for_coding(self, system: str | None, code: str | None) -> frozenset[str]:
+        """Return the concepts one coding maps to, by exact code or prefix rule (empty if none)."""
+        return frozenset(m.concept for m in self._code_matches(system, code))
+
+    def match_codeable_concept(
+        self, cc: Any, *, domain: str | Collection[str] | None = None
+    ) -> list[Match]:
+        """Recognise concepts in a FHIR CodeableConcept (a JSON object; anything else gives []).
+
+        Every coding is used, by code and prefix and then by its display through the synonyms
+        (except in systems whose displays are unreliable: HGNC is matched by code only); then
+        ``text``. One match per (concept, negated), the strongest ``via`` kept.
+
+        Args:
+            cc: the CodeableConcept as parsed JSON.
+            domain: restrict to one domain or several; None for all.
+        """
+        if not isinstance(cc, Mapping):
+            return []
+        domains = self._domain_set(domain)
+        found: list[Match] = []
+        codings = cc.get("coding")
+        for coding in codings if isinstance(codings, list) else ():
+            if not isinstance(coding, Mapping):
+                continue
+            system, code = coding.get("system"), coding.get("code")
+            found += [m for m in self._code_matches(system, code) if _domain(m) in domains]
+            display = coding.get("display")
+            if isinstance(display, str) and self._display_usable(system):
+                canonical = self.canonical_system(system)
+                raw = code.strip() if isinstance(code, str) else None
+                found += [
+                    Match(m.concept, "text", m.negated, canonical, raw, m.matched)
+                    for m in self._text_matches(display, domains)
+                ]
+        text = cc.get("text")
+        if isinstance(text, str):
+            found += self._text_matches(text, domains)
+        return _unique(sorted(found, key=lambda m: _VIA_RANK[m.via]))
+
+    def match_text(self, text: Any, *, domain: str | Collection[str] | None = None) -> list[Match]:
+        """Recognise concepts in free text: whole words, any case, negation-aware.
+
+        Args:
+            text: the text (anything but a string gives []).
+            domain: restrict to one domain or several; None for all.
+        """
+        if not isinstance(text, str):
+            return []
+        return _unique(self._text_matches(text, self._domain_set(domain)))
+
+    def morphology(self, code: Any) -> Morphology | None:
+        """Read an ICD-O-3 morphology code (``8714/3``, ``87143``, ``8714-3``, ``M-8714/3``).
+
+        Returns:
+            Its parts and entity, or None when ``code`` is not shaped like a morphology code.
+        """
+        parsed = parse_icdo(code) if isinstance(code, str) else None
+        if parsed is None:
+            return None
+        entity = None
+        for key in lookup_keys(CodeForm.ICDO3, parsed.canonical):
+            hits = self._codes.get((self._icdo, key), ())
+            entities = [c for c in hits if c.startswith("entity/")]
+            if entities:
+                entity = entities[0]
+                break
+        behaviour = self._behaviours.get(parsed.behaviour) if parsed.behaviour else None
+        return Morphology(parsed.canonical, parsed.histology, parsed.behaviour, behaviour, entity)
+
+    def most_specific(self, concepts: Collection[str]) -> str | None:
+        """Return the concept with the highest ``rank`` attribute (ties: first id), or None.
+
+        Used to settle a tumour's entity when several are recognised: an ASCMN name beats ICD-O
+        8857/0 (spindle cell lipoma), "inflammatory leiomyosarcoma" beats 8890/3, any named
+        entity beats the ICD-10-CM C49 soft-tissue sarcoma class.
+        """
+        ranked: list[tuple[int, str]] = []
+        for concept in concepts:
+            info = self._concepts.get(concept)
+            rank = info.attributes.get("rank") if info else None
+            if isinstance(rank, int):
+                ranked.append((-rank, concept))
+        return min(ranked)[1] if ranked else None
+
+    def is_candidate(self, resource_type: Any, value: Any) -> bool:
+        """Cheap pre-filter: could this resource matter, judged by its code(s) or text?
+
+        Args:
+            resource_type: the FHIR resource type; types without a configured domain list are
+                checked against every domain.
+            value: a CodeableConcept, a string, or a list of those.
+        """
+        domains, pattern = self._candidates.get(
+            resource_type if isinstance(resource_type, str) else "", self._candidates["*"]
+        )
+        return self._candidate(value, domains, pattern, 0)
+
+    def _candidate(
+        self, value: Any, domains: frozenset[str], pattern: re.Pattern[str], depth: int
+    ) -> bool:
+        if isinstance(value, str):
+            return pattern.search(clean(value)) is not None
+        if isinstance(value, list) and depth == 0:
+            return any(self._candidate(v, domains, pattern, 1) for v in value)
+        if not isinstance(value, Mapping):
+            return False
+        codings = value.get("coding")
+        for coding in codings if isinstance(codings, list) else ():
+            if isinstance(coding, Mapping):
+                matches = self._code_matches(coding.get("system"), coding.get("code"))
+                if any(_domain(m) in domains for m in matches):
+                    return True
+                display = coding.get("display")
+                usable = self._display_usable(coding.get("system"))
+                if usable and self._candidate(display, domains, pattern, 1):
+                    return True
+        return self._candidate(value.get("text"), domains, pattern, 1)
+
+    def _display_usable(self, system: Any) -> bool:
+        info = self._systems.get(system_key(system)) if isinstance(system, str) else None
+        return info is None or info.match_display
+
+    def _info(self, concept: str) -> ConceptInfo:
+        try:
+            return self._concepts[concept]
+        except KeyError:
+            raise UnknownConceptError(concept) from None
+
+    def _domain_set(self, domain: str | Collection[str] | None) -> frozenset[str]:
+        if domain is None:
+            return self._domains
+        return frozenset([domain] if isinstance(domain, str) else domain)
+
+    def _code_matches(self, system: Any, code: Any) -> list[Match]:
+        if not isinstance(system, str) or not isinstance(code, str):
+            return []
+        info = self._systems.get(system_key(system))
+        keys = lookup_keys(info.form, code) if info else ()
+        if info is None or not keys:
+            return []
+        raw = code.strip()
+        found: list[Match] = []
+        taken: set[str] = set()
+        for key in keys:
+            hits = [c for c in self._codes.get((info.uri, key), ()) if _domain_of(c) not in taken]
+            found += [Match(c, "code", False, info.uri, raw) for c in hits]
+            taken.update(_domain_of(c) for c in hits)
+        for length, rules in self._prefixes.get(info.uri, {}).items():
+            for concept in rules.get(keys[0][:length], ()):
+                if _domain_of(concept) not in taken:
+                    found.append(Match(concept, "prefix", False, info.uri, raw))
+                    taken.add(_domain_of(concept))
+        if info.form is CodeForm.ICDO3:
+            digit = parse_icdo(raw)
+            behaviour = self._behaviours.get(digit.behaviour) if digit and digit.behaviour else None
+            if behaviour:
+                found.append(Match(behaviour, "code", False, info.uri, raw))
+        return found
+
+    def _text_matches(self, text: str, domains: frozenset[str]) -> list[Match]:
+        cleaned = clean(text)
+        scope = None
+        found: list[Match] = []
+        for domain in sorted(domains & self._domains):
+            for concept, start, end in self._matchers[domain].find(cleaned):
+                scope = scope or self._negation.scan(cleaned)
+                negated = scope.is_negated(start, end)
+                found.append(Match(concept, "text", negated, None, None, text[start:end]))
+        return found
+
+
+def _domain_of(concept: str) -> str:
+    return concept.partition("/")[0]
+
+
+def _domain(match: Match) -> str:
+    return _domain_of(match.concept)
+
+
+def _unique(matches: list[Match]) -> list[Match]:
+    seen: set[tuple[str, bool]] = set()
+    out = []
+    for match in matches:
+        if (match.concept, match.negated) not in seen:
+            seen.add((match.concept, match.negated))
+            out.append(match)
+    return out
