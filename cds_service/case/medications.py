@@ -1,0 +1,63 @@
+"""Map MedicationRequests and MedicationStatements to systemic drugs on record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cds_service.case.concepts import in_domain
+from cds_service.case.concepts import only_text
+from cds_service.case.concepts import positive
+from cds_service.case.fhir_values import first_date
+from cds_service.case.fhir_values import reference_of
+from cds_service.case.model import DrugClass
+from cds_service.case.model import Medication
+from cds_service.terminology import Terminology
+
+JsonObject = dict[str, Any]
+
+# Not "on record": orders never signed, withdrawn, or entered by mistake; drugs not taken.
+_NOT_ON_RECORD = {"entered-in-error", "cancelled", "draft", "not-taken"}
+_CLASSES = frozenset(item.value for item in DrugClass)
+_GROUPS = {"drug/anthracycline", "drug/chemotherapy", "drug/mtor-inhibitor", "drug/other-cytotoxic",
+           "drug/trk-inhibitor"}
+
+
+def medication_concept(resource: JsonObject) -> Any:
+    """The medication CodeableConcept, or the display of a medicationReference as text."""
+    if isinstance(resource.get("medicationCodeableConcept"), dict):
+        return resource["medicationCodeableConcept"]
+    reference = resource.get("medicationReference")
+    if isinstance(reference, dict) and isinstance(reference.get("display"), str):
+        return {"text": reference["display"]}
+    return None
+
+
+def classify_drug(cc: Any, terminology: Terminology) -> tuple[str | None, DrugClass | None, bool]:
+    """The most specific drug concept of ``cc``, its class, and whether it came from text."""
+    matches = positive(terminology.match_codeable_concept(cc, domain="drug"))
+    drugs = in_domain(matches, "drug")
+    if not drugs:
+        return None, None, False
+    # A product beats its ingredient (Fyarro over sirolimus), a named drug beats a drug class.
+    ranked = sorted(drugs, key=lambda d: (not terminology.attributes(d).get("ingredient"),
+                                          d in _GROUPS))
+    drug = ranked[0]
+    value = terminology.attributes(drug).get("class")
+    drug_class = DrugClass(value) if isinstance(value, str) and value in _CLASSES else None
+    if drug_class is None and terminology.attributes(drug).get("cytotoxic"):
+        drug_class = DrugClass.CYTOTOXIC
+    return drug, drug_class, only_text([m for m in matches if m.concept == drug])
+
+
+def map_medication(resource: JsonObject, terminology: Terminology) -> list[Medication]:
+    """The systemic drug a MedicationRequest or MedicationStatement records, if one we know."""
+    if resource.get("status") in _NOT_ON_RECORD:
+        return []
+    cc = medication_concept(resource)
+    drug, drug_class, from_text = classify_drug(cc, terminology)
+    if drug is None:
+        return []
+    date = first_date(resource, "authoredOn", "effectiveDateTime", "effectivePeriod",
+                      "dateAsserted")
+    return [Medication(source=reference_of(resource), drug=drug, drug_class=drug_class,
+                       date=date, from_text=from_text)]

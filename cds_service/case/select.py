@@ -1,0 +1,104 @@
+"""Pick the resources that could matter, by type and code or text, and validate only those.
+
+Speed: a record of thousands of resources is mostly labs and vitals no rule reads; they are
+skipped unread. A selected resource that fails validation is skipped and named (partial-data
+policy in contract.md), never silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cds_service.case.conditions import RELATED_CONDITION_EXTENSIONS
+from cds_service.case.fhir_values import referenced
+from cds_service.fhir.parse import resource_problems
+from cds_service.terminology import Terminology
+
+log = logging.getLogger(__name__)
+
+JsonObject = dict[str, Any]
+
+# What each resource type is judged by before it is read.
+_PREFILTER_FIELDS = {
+    "Condition": ("code", "bodySite"),
+    "Observation": ("code", "valueCodeableConcept", "valueString"),
+    "Procedure": ("code",),
+    "MedicationRequest": ("medicationCodeableConcept", "medicationReference"),
+    "MedicationStatement": ("medicationCodeableConcept", "medicationReference"),
+    "ServiceRequest": ("code",),
+}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The resources worth reading, validated.
+
+    Attributes:
+        resources: valid selected resources (and the Patient), in record order.
+        unreadable: ``Type/id`` of selected resources that failed validation.
+    """
+
+    resources: tuple[JsonObject, ...]
+    unreadable: tuple[str, ...]
+
+
+def select_resources(resources: Iterable[Any], terminology: Terminology) -> Selection:
+    """Keep the candidates among ``resources``, validate them, name the invalid ones."""
+    items = [r for r in resources if isinstance(r, dict)]
+    candidate = [_is_candidate(r, terminology) for r in items]
+    # A Condition coded only as "neoplasm of soft tissue" is a tumour by the histology
+    # Observation that names it (mCODE 31206-6 / 59847-4 with focus or related condition).
+    named = {ref for r, chosen in zip(items, candidate, strict=True) if chosen
+             for ref in _conditions_named_by(r)}
+    kept: list[JsonObject] = []
+    unreadable: list[str] = []
+    seen: set[str] = set()
+    for resource, chosen in zip(items, candidate, strict=True):
+        ref = f"{resource.get('resourceType')}/{resource.get('id', '')}"
+        if not chosen and not (resource.get("resourceType") == "Condition" and ref in named):
+            continue
+        if ref in seen and resource.get("id"):
+            continue  # the same resource twice (two pages, two keys): read it once
+        seen.add(ref)
+        if resource_problems(resource):
+            unreadable.append(ref)
+            log.warning("skipped unreadable resource %s", ref)
+            continue
+        kept.append(resource)
+    return Selection(tuple(kept), tuple(dict.fromkeys(unreadable)))
+
+
+def _conditions_named_by(resource: JsonObject) -> list[str]:
+    if resource.get("resourceType") != "Observation":
+        return []
+    refs = list(referenced(resource.get("focus")))
+    for extension in _list(resource.get("extension")):
+        if isinstance(extension, dict) and extension.get("url") in RELATED_CONDITION_EXTENSIONS:
+            refs += referenced(extension.get("valueReference"))
+    return [ref for ref in refs if ref.startswith("Condition/")]
+
+
+def _is_candidate(resource: JsonObject, terminology: Terminology) -> bool:
+    resource_type = resource.get("resourceType")
+    if resource_type == "Patient":
+        return True
+    fields = _PREFILTER_FIELDS.get(resource_type) if isinstance(resource_type, str) else None
+    if fields is None:
+        return False
+    values: list[Any] = [resource.get(name) for name in fields]
+    # Not validated yet: a list element may hold any JSON value, and iterating it must not raise.
+    values += [e.get("valueCodeableConcept") for e in _list(resource.get("extension"))
+               if isinstance(e, dict)]
+    values += [n.get("text") for n in _list(resource.get("note")) if isinstance(n, dict)]
+    values += [c.get("code") for c in _list(resource.get("component")) if isinstance(c, dict)]
+    reference = resource.get("medicationReference")
+    if isinstance(reference, dict):
+        values.append(reference.get("display"))
+    return any(terminology.is_candidate(resource_type, v) for v in values if v is not None)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
