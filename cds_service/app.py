@@ -10,12 +10,13 @@ from flask import Flask
 from flask import Response
 from flask import jsonify
 from flask_cors import CORS
-from sqlalchemy import Engine
+from sqlalchemy import Engine as DatabaseEngine
 from werkzeug.exceptions import HTTPException
 
 from cds_service.feedback.store import create_schema
 from cds_service.feedback.store import make_engine
 from cds_service.feedback.store import make_sessionmaker
+from cds_service.guidance import Guidance
 from cds_service.guidelines.catalogue import Catalogue
 from cds_service.guidelines.catalogue import load_catalogue
 from cds_service.hooks.errors import CdsError
@@ -41,12 +42,14 @@ class ServiceState:
         catalogue: the recommendation catalogue.
         registry: the CDS Hooks operations.
         engine: the database engine (its pool is emptied before gunicorn forks).
+        guidance: the clinical pipeline.
     """
 
     settings: Settings
     catalogue: Catalogue
     registry: ServiceRegistry
-    engine: Engine
+    engine: DatabaseEngine
+    guidance: Guidance
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     Raises:
         CatalogueError: the clinical content is invalid (the service must not start).
+        TerminologyError: the value sets are invalid.
         RuntimeError: trust is configured but this build cannot verify JWTs.
     """
     settings = settings or Settings()
@@ -67,23 +71,26 @@ def create_app(settings: Settings | None = None) -> Flask:
     log.warning("JWT verification is OFF: any client can call this service (CDS_TRUSTED_ISSUERS "
                 "unset)")
     catalogue = load_catalogue()
+    guidance = Guidance.load(catalogue, settings.today)
     engine = make_engine(settings.database_url)
     create_schema(engine)
     engine.dispose()  # no connection may cross a gunicorn fork
-    registry = ServiceRegistry(settings, catalogue, make_sessionmaker(engine))
+    registry = ServiceRegistry(settings, catalogue, make_sessionmaker(engine), guidance.decide)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions[EXTENSION_KEY] = ServiceState(settings, catalogue, registry, engine)
+    app.extensions[EXTENSION_KEY] = ServiceState(settings, catalogue, registry, engine, guidance)
     _init_cors(app, settings)
     _register_error_handlers(app)
 
     from cds_service import health
     from cds_service.hooks import blueprint
+    from cds_service.web import pages
 
     app.register_blueprint(blueprint.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(pages.bp)
     return app
 
 

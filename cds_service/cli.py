@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -57,6 +59,29 @@ def _catalog(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from cds_service.evaluate import EvaluateError
+    from cds_service.evaluate import evaluate_path
+    from cds_service.evaluate import review_json
+    from cds_service.evaluate import review_text
+    from cds_service.guidance import Guidance
+    from cds_service.guidelines.catalogue import load_catalogue
+    from cds_service.hooks.errors import CdsError
+    from cds_service.hooks.models import Hook
+
+    today = args.today or settings.today
+    try:
+        guidance = Guidance.load(load_catalogue(), today)
+        review = evaluate_path(Path(args.path), Hook(args.hook), guidance, settings)
+    except (EvaluateError, CdsError) as exc:
+        print(f"cds-service evaluate: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(review_json(review), indent=2) if args.json else review_text(review))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
     parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
@@ -67,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (default CDS_WORKERS)")
     serve.add_argument("--threads", type=int, help="threads per worker (default CDS_THREADS)")
     serve.set_defaults(handler=_serve)
+    evaluate = commands.add_parser(
+        "evaluate", help="show the case model and the cards for a scenario folder or Bundle file")
+    evaluate.add_argument("path", help="a fhir_fixtures scenario folder or a FHIR Bundle file")
+    evaluate.add_argument("--hook", default="patient-view",
+                          choices=["patient-view", "order-select", "order-sign"])
+    evaluate.add_argument("--today", type=date.fromisoformat,
+                          help="the date the engine treats as today (default CDS_TODAY)")
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.set_defaults(handler=_evaluate)
     catalog = commands.add_parser("catalog", help="list the recommendation catalogue")
     catalog.set_defaults(handler=_catalog)
     return parser

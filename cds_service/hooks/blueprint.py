@@ -27,7 +27,9 @@ def discovery() -> Response:
 @bp.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Response:
     """CDS Hooks 2.0 §Calling a CDS Service."""
-    return jsonify(_registry().call(service_id, request.get_data(cache=False)))
+    registry = _registry()
+    base_url = registry.settings.public_base_url or request.host_url.rstrip("/")
+    return jsonify(registry.call(service_id, request.get_data(cache=False), base_url))
 
 
 @bp.post("/cds-services/<service_id>/feedback")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +16,10 @@ from cds_service.feedback.store import FeedbackSummary
 from cds_service.feedback.store import IssuedCard
 from cds_service.feedback.store import StoreUnavailable
 from cds_service.feedback.store import hash_patient_id
+from cds_service.guidance import Decision
+from cds_service.guidance import no_guidance
 from cds_service.guidelines.catalogue import Catalogue
 from cds_service.hooks.errors import ServiceUnavailable
-from cds_service.hooks.models import Card
 from cds_service.hooks.models import CdsResponse
 from cds_service.hooks.models import Discovery
 from cds_service.hooks.models import Hook
@@ -32,6 +32,7 @@ from cds_service.hooks.request import parse_hook_request
 from cds_service.hooks.request import parse_json
 from cds_service.hooks.services import SERVICES
 from cds_service.hooks.services import get_service
+from cds_service.identifiers import EXTENSION_KEY
 from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,26 +41,8 @@ JsonObject = dict[str, Any]
 SessionFactory = Callable[[], Session]
 
 
-@dataclass(frozen=True)
-class IssuedGuidance:
-    """A card and the recommendation id that produced it (the ledger joins feedback on it).
-
-    Attributes:
-        recommendation_id: catalogue id.
-        card: the card, with its uuid.
-    """
-
-    recommendation_id: str
-    card: Card
-
-
-Decide = Callable[[HookRequest, PatientRecord], Sequence[IssuedGuidance]]
-"""Turns a validated request and its resolved record into cards."""
-
-
-def no_guidance(request: HookRequest, record: PatientRecord) -> Sequence[IssuedGuidance]:
-    """The decision while no guideline engine is wired in: no cards, never placeholder ones."""
-    return ()
+Decide = Callable[[HookRequest, PatientRecord, str], Decision]
+"""Turns a validated request, its resolved record and the public base URL into a decision."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +64,7 @@ class ServiceRegistry:
         """The discovery document, services sorted by id (D1-D11)."""
         return Discovery(services=list(SERVICES)).to_json_dict()
 
-    def call(self, service_id: str, body: bytes) -> JsonObject:
+    def call(self, service_id: str, body: bytes, base_url: str) -> JsonObject:
         """Run one service call: find, validate, check fhirServer, resolve prefetch, decide.
 
         Raises:
@@ -94,21 +77,23 @@ class ServiceRegistry:
         request = parse_hook_request(Hook(service.hook), parse_json(body))
         check_fhir_server(request.fhir_server, self.settings)
         record = resolve(service.prefetch or {}, request, self.settings)
-        issued = list(self.decide(request, record))
-        self._record_ledger(service.id, request, issued)
-        response = CdsResponse(cards=[item.card for item in issued])
+        decision = self.decide(request, record, base_url)
+        self._record_ledger(service.id, request, decision)
+        response = CdsResponse(cards=[item.card for item in decision.issued],
+                               extension=_gaps(decision))
         log.info(
-            "hook call service=%s hookInstance=%s fetched=%s cards=%d duration_ms=%.1f",
-            service.id, request.hook_instance, list(record.fetched), len(response.cards),
-            (time.perf_counter() - started) * 1000,
+            "hook call service=%s hookInstance=%s fetched=%s cards=%s unreadable=%s "
+            "rule_failures=%s duration_ms=%.1f",
+            service.id, request.hook_instance, list(record.fetched),
+            [item.recommendation_id for item in decision.issued], list(decision.unreadable),
+            list(decision.rule_failures), (time.perf_counter() - started) * 1000,
         )
         return response.to_json_dict()
 
-    def _record_ledger(
-        self, service_id: str, request: HookRequest, issued: Sequence[IssuedGuidance]
-    ) -> None:
+    def _record_ledger(self, service_id: str, request: HookRequest, decision: Decision) -> None:
         # contract.md: a ledger that cannot be written never costs the clinician the cards.
-        if not issued:
+        issued = decision.issued
+        if not issued and not decision.unreadable and not decision.rule_failures:
             return
         try:
             with self.sessions() as session:
@@ -128,6 +113,11 @@ class ServiceRegistry:
                     )
                     for item in issued
                 ])
+                if decision.unreadable or decision.rule_failures:
+                    store.record_call(hook_instance=request.hook_instance, service_id=service_id,
+                                      called_at=now, patient_hash=patient_hash,
+                                      unreadable_resources=decision.unreadable,
+                                      rule_errors=decision.rule_failures)
         except StoreUnavailable:
             log.error("card ledger not written: database unreachable hookInstance=%s cards=%d",
                       request.hook_instance, len(issued))
@@ -162,3 +152,13 @@ class ServiceRegistry:
                 return FeedbackStore(session).summary(self.catalogue.ids)
         except StoreUnavailable:
             raise ServiceUnavailable("the feedback store is unreachable; retry later") from None
+
+
+def _gaps(decision: Decision) -> JsonObject | None:
+    """The response-level extension naming unreadable resources and failed rules, if any."""
+    gaps: JsonObject = {}
+    if decision.unreadable:
+        gaps["unreadableResources"] = list(decision.unreadable)
+    if decision.rule_failures:
+        gaps["failedRecommendations"] = list(decision.rule_failures)
+    return {EXTENSION_KEY: gaps} if gaps else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,21 +11,22 @@ from flask.testing import FlaskClient
 
 from cds_service.feedback.store import FeedbackStore
 from cds_service.feedback.store import StoreUnavailable
+from cds_service.guidance import Decision
+from cds_service.guidance import IssuedGuidance
 from cds_service.hooks.models import Card
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.models import Source
 from cds_service.hooks.prefetch import PatientRecord
-from cds_service.hooks.registry import IssuedGuidance
 from tests.common import scenario_request
 
 CARD_UUID = "5f3c8f1e-8c1a-4c55-9d2e-2b9a1f0c7d11"
 PATIENT_ID = "pt-htn-01"
 
 
-def _one_card(request: HookRequest, record: PatientRecord) -> Sequence[IssuedGuidance]:
+def _one_card(request: HookRequest, record: PatientRecord, base_url: str) -> Decision:
     card = Card(uuid=CARD_UUID, summary="Test guidance", indicator="info",
                 source=Source(label="Test source"))
-    return [IssuedGuidance("sts-specialist-referral", card)]
+    return Decision(issued=(IssuedGuidance("sts-specialist-referral", card),))
 
 
 @pytest.fixture

@@ -1,0 +1,113 @@
+"""From a resolved hook call to cards: build the case, run the engine, render the cards."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from dataclasses import field
+
+from cds_service.cards import CardRenderer
+from cds_service.case.build import build_case
+from cds_service.case.model import Case
+from cds_service.guidelines.catalogue import Catalogue
+from cds_service.guidelines.engine import Engine
+from cds_service.guidelines.engine import Evaluation
+from cds_service.guidelines.wording import load_knowledge
+from cds_service.hooks.models import Card
+from cds_service.hooks.models import Hook
+from cds_service.hooks.models import HookRequest
+from cds_service.hooks.prefetch import PatientRecord
+from cds_service.terminology import Terminology
+from cds_service.terminology import load_terminology
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IssuedGuidance:
+    """A card and the recommendation id that produced it (the ledger joins feedback on it).
+
+    Attributes:
+        recommendation_id: catalogue id.
+        card: the card, with its uuid.
+    """
+
+    recommendation_id: str
+    card: Card
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one hook call decided.
+
+    Attributes:
+        issued: the cards, in display order.
+        unreadable: ``Type/id`` of resources skipped because they were not valid FHIR.
+        rule_failures: ids of rules that raised (their cards are missing).
+    """
+
+    issued: tuple[IssuedGuidance, ...] = ()
+    unreadable: tuple[str, ...] = ()
+    rule_failures: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """The clinical pipeline, built once at start-up.
+
+    Attributes:
+        terminology: value sets.
+        engine: the rules.
+        renderer: the card builder.
+        today: a fixed date for the engine (``CDS_TODAY``), else the real date per call.
+    """
+
+    terminology: Terminology
+    engine: Engine
+    renderer: CardRenderer
+    today: dt.date | None = None
+
+    @classmethod
+    def load(cls, catalogue: Catalogue, today: dt.date | None) -> Guidance:
+        """Load and validate the value sets, rules and wording (bad content stops start-up)."""
+        return cls(terminology=load_terminology(), engine=Engine(catalogue),
+                   renderer=CardRenderer(catalogue, load_knowledge(catalogue)), today=today)
+
+    def case_of(self, request: HookRequest, record: PatientRecord) -> Case:
+        """The case model of one call: the record plus the call's draft orders."""
+        return build_case(
+            record.all_resources(),
+            patient_id=request.context.patient_id,
+            terminology=self.terminology,
+            draft_orders=request.draft_orders,
+            selections=request.selections,
+            today=self.effective_today(),
+        )
+
+    def evaluate(self, case: Case, hook: Hook) -> Evaluation:
+        """Run the engine on ``case`` for ``hook``."""
+        return self.engine.evaluate(case, hook, self.effective_today())
+
+    def decide(self, request: HookRequest, record: PatientRecord, base_url: str) -> Decision:
+        """Cards for one call; ``base_url`` is this service's public base URL."""
+        case = self.case_of(request, record)
+        evaluation = self.evaluate(case, Hook(request.hook))
+        issued = tuple(
+            IssuedGuidance(rec.id, self.renderer.render(rec, base_url=base_url,
+                                                        patient_id=case.patient.id))
+            for rec in evaluation.recommendations
+        )
+        return Decision(issued, case.unreadable,
+                        tuple(f.recommendation_id for f in evaluation.failures))
+
+    def effective_today(self) -> dt.date:
+        """``CDS_TODAY`` when set, else the real date."""
+        return self.today or dt.date.today()
+
+
+def no_guidance(request: HookRequest, record: PatientRecord, base_url: str) -> Decision:
+    """A decision that gives no cards (never placeholder ones)."""
+    return Decision()
+
+

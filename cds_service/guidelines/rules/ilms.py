@@ -1,0 +1,127 @@
+"""Rules from "Inflammatory leiomyosarcoma" (PathologyOutlines.com, source ILMS)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cds_service.case.model import Case
+from cds_service.case.model import DraftOrder
+from cds_service.case.model import Entity
+from cds_service.case.model import IhcMarker
+from cds_service.case.model import ImagingKind
+from cds_service.case.model import OrderKind
+from cds_service.case.model import Tumour
+from cds_service.guidelines.conventions import has_rms_component
+from cds_service.guidelines.conventions import is_resected
+from cds_service.guidelines.conventions import tumour_facts
+from cds_service.guidelines.engine import RuleContext
+from cds_service.guidelines.engine import rule
+from cds_service.guidelines.recommendation import Recommendation
+from cds_service.guidelines.recommendation import UsedFact
+from cds_service.guidelines.rules.pecoma import CHEMOTHERAPY
+from cds_service.guidelines.rules.pecoma import MARKER_NAMES
+from cds_service.guidelines.rules.pecoma import describe
+from cds_service.guidelines.rules.pecoma import ihc_facts
+from cds_service.guidelines.rules.pecoma import order_fact
+from cds_service.guidelines.rules.pecoma import order_subject
+from cds_service.guidelines.rules.pecoma import resulted_markers
+from cds_service.guidelines.rules.pecoma import tumours_for_order
+from cds_service.hooks.models import Indicator
+
+_PANEL = (IhcMarker.DESMIN, IhcMarker.MYOD1, IhcMarker.MYOGENIN, IhcMarker.ALK)
+"""Myogenic markers, and ALK to exclude inflammatory myofibroblastic tumour."""
+
+
+def _is_ilms(tumour: Tumour) -> bool:
+    return tumour.entity.value is Entity.ILMS
+
+
+def _names(tumour: Tumour) -> dict[str, str]:
+    text = describe(tumour)
+    return {"tumour": text, "Tumour": text[:1].upper() + text[1:]}
+
+
+def _rms_fact(tumour: Tumour) -> UsedFact:
+    value = {True: "present", False: "absent", None: None}[has_rms_component(tumour)]
+    return UsedFact.of("rhabdomyosarcomatous component", tumour.rms_component, value)
+
+
+@rule("ilms-ihc-panel")
+def ilms_ihc_panel(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+    """An active ilms lacking a desmin, MyoD1, myogenin or ALK result."""
+    for tumour in case.tumours:
+        if not (_is_ilms(tumour) and tumour.is_active):
+            continue
+        missing = [m for m in _PANEL if m not in resulted_markers(tumour)]
+        if missing:
+            yield Recommendation(
+                id="ilms-ihc-panel", indicator=Indicator.INFO, subject=tumour.id,
+                values={**_names(tumour),
+                        "missing": ", ".join(MARKER_NAMES[m] for m in missing)},
+                facts=(*tumour_facts(tumour), *ihc_facts(tumour, _PANEL)),
+            )
+
+
+def _treatment_kind(order: DraftOrder) -> str | None:
+    """``radiotherapy`` or ``chemotherapy`` for the drafts this rule is about, else None."""
+    if order.kind is OrderKind.RADIOTHERAPY:
+        return "radiotherapy"
+    if order.kind is OrderKind.DRUG and order.drug_class in CHEMOTHERAPY:
+        return "chemotherapy"
+    return None
+
+
+def _ilms_without_rms(case: Case, order: DraftOrder) -> Tumour | None:
+    """The ilms the order is for, when every tumour it may be for is ilms with RMS recorded absent.
+
+    Conservative: a component that is not recorded does not count as absent, since the card
+    advises against treatment; adjuvant drafts may be for a resected tumour in remission.
+    """
+    targets = tumours_for_order(case, order, lambda t: t.is_active or is_resected(t))
+    ok = all(_is_ilms(t) and has_rms_component(t) is False for t in targets)
+    return targets[0] if targets and ok else None
+
+
+@rule("ilms-rt-chemo-reserved")
+def ilms_rt_chemo_reserved(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+    """A draft RT or chemotherapy order for ilms without a rhabdomyosarcomatous component."""
+    for order in ctx.orders(case):
+        kind = _treatment_kind(order)
+        tumour = _ilms_without_rms(case, order) if kind else None
+        if kind is None or tumour is None:
+            continue
+        yield Recommendation(
+            id="ilms-rt-chemo-reserved", indicator=Indicator.WARNING,
+            subject=order_subject(order), variant=kind,
+            values={**_names(tumour), "order": order.label},
+            facts=(order_fact(order), *tumour_facts(tumour), _rms_fact(tumour)),
+            against_order=True,
+        )
+
+
+def _chest_ct_fact(case: Case, tumour: Tumour) -> UsedFact | None:
+    """The latest chest CT since diagnosis (either undated: counted), or None."""
+    since = tumour.diagnosis_date
+    scans = [s for s in case.imaging if s.kind is ImagingKind.CT_CHEST
+             and (since is None or s.date is None or s.date >= since)]
+    if not scans:
+        return None
+    latest = max(scans, key=lambda s: s.date.toordinal() if s.date else 0)
+    return UsedFact("chest CT", "done", latest.date, (latest.source,))
+
+
+@rule("ilms-rms-transformation")
+def ilms_rms_transformation(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+    """An active ilms with a rhabdomyosarcomatous component: stage the chest, RT/chemo may apply."""
+    for tumour in case.tumours:
+        if not (_is_ilms(tumour) and tumour.is_active and has_rms_component(tumour)):
+            continue
+        chest = _chest_ct_fact(case, tumour)
+        yield Recommendation(
+            id="ilms-rms-transformation", indicator=Indicator.WARNING, subject=tumour.id,
+            variant="unstaged" if chest is None else "staged",
+            values={**_names(tumour),
+                    "chest_date": chest.date.isoformat() if chest and chest.date else "undated"},
+            facts=(*tumour_facts(tumour), _rms_fact(tumour),
+                   chest or UsedFact("chest CT since diagnosis", "none on record")),
+        )
