@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
+from pydantic import StringConstraints
 from pydantic import ValidationError
 from pydantic import model_validator
 
@@ -20,6 +21,9 @@ CATALOGUE_FILE = Path(__file__).with_name("catalogue.toml")
 """The catalogue shipped with the service."""
 
 KebabId = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
+
+PageText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+"""Light markdown shown on the recommendation pages; blank text is refused."""
 
 
 class CatalogueError(ValueError):
@@ -52,6 +56,12 @@ class RecommendationSpec(BaseModel):
     """Indicators its cards may carry."""
     sources: tuple[str, ...] = Field(min_length=1)
     """Source keys; the first is the primary source."""
+    cites_knowledge_base: bool = False
+    """Cards name the knowledge base itself as their source (its evidence is every source)."""
+    fires_when: PageText
+    """Plain-language trigger: the logic and the conventions it relies on (light markdown)."""
+    recommends: PageText
+    """What the card advises, in one or two sentences (light markdown)."""
 
 
 class Catalogue(BaseModel):
@@ -87,6 +97,10 @@ class Catalogue(BaseModel):
     def primary_source(self, rec: RecommendationSpec) -> SourceDocument:
         """Return the first-listed source of ``rec``."""
         return self.sources[rec.sources[0]]
+
+    def source_label(self, rec: RecommendationSpec) -> str:
+        """``card.source.label``: the primary source's title, or the knowledge base's name."""
+        return self.name if rec.cites_knowledge_base else self.primary_source(rec).title
 
     def __iter__(self) -> Iterator[RecommendationSpec]:  # type: ignore[override]
         return iter(self.recommendations)

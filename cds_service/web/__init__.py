@@ -1,0 +1,1 @@
+"""Human-readable HTML pages of the knowledge base (``/recommendations``)."""

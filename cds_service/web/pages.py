@@ -1,0 +1,152 @@
+"""The recommendation pages: the knowledge base index and one page per recommendation, as HTML."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flask import Blueprint
+from flask import Response
+from flask import abort
+from flask import current_app
+from flask import render_template
+from flask import request
+from markupsafe import Markup
+from werkzeug.exceptions import NotFound
+
+from cds_service.guidelines.catalogue import Catalogue
+from cds_service.guidelines.catalogue import RecommendationSpec
+from cds_service.guidelines.catalogue import SourceDocument
+from cds_service.guidelines.wording import Wording
+from cds_service.hooks.models import Hook
+from cds_service.identifiers import EXTENSION_KEY
+from cds_service.identifiers import OVERRIDE_REASON_SYSTEM
+from cds_service.identifiers import RECOMMENDATION_SYSTEM
+from cds_service.web.markdown import render_markdown
+
+bp = Blueprint("pages", __name__, url_prefix="/recommendations", template_folder="templates")
+
+HOOK_NAMES = {
+    Hook.PATIENT_VIEW: "chart opened",
+    Hook.ORDER_SELECT: "order selected",
+    Hook.ORDER_SIGN: "order about to be signed",
+}
+"""What each hook means to a clinician."""
+
+CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'"
+"""The pages are static HTML with inline CSS: nothing else may load or run."""
+
+
+@dataclass(frozen=True)
+class RecommendationPage:
+    """What one recommendation page shows.
+
+    Attributes:
+        spec: the catalogue entry.
+        hooks: "clinician name (hook id)" per hook.
+        fires_when: the trigger, as HTML.
+        recommends: the advice, as HTML.
+        evidence: the wording's evidence as HTML, or None while it has no wording.
+        sources: the source documents, primary first.
+    """
+
+    spec: RecommendationSpec
+    hooks: tuple[str, ...]
+    fires_when: Markup
+    recommends: Markup
+    evidence: Markup | None
+    sources: tuple[SourceDocument, ...]
+
+
+def _catalogue() -> Catalogue:
+    catalogue: Catalogue = current_app.extensions["cds_service"].catalogue
+    return catalogue
+
+
+def _wording() -> Mapping[str, Wording]:
+    wording: Mapping[str, Wording] = \
+        current_app.extensions["cds_service"].guidance.renderer.knowledge.wording
+    return wording
+
+
+def hook_names(hooks: tuple[Hook, ...]) -> tuple[str, ...]:
+    """Label each hook for a clinician, keeping its CDS Hooks id in brackets."""
+    return tuple(f"{HOOK_NAMES[hook].capitalize()} ({hook.value})" for hook in hooks)
+
+
+def get_recommendation(rec_id: str) -> RecommendationSpec:
+    """The catalogue entry with ``rec_id``.
+
+    Raises:
+        NotFound: 404, the catalogue has no such id (answered by this blueprint's HTML handler).
+    """
+    spec = _catalogue().get(rec_id)
+    if spec is None:
+        abort(404)
+    return spec
+
+
+def literal_text(template: str) -> str:
+    """A wording template as plain text: ``{{`` becomes ``{``; a ``{name}`` placeholder stays."""
+    parts = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        parts.append(literal)
+        if name is not None:
+            parts.append(f"{{{name}}}")
+    return "".join(parts)
+
+
+def build_page(spec: RecommendationSpec) -> RecommendationPage:
+    """Gather and render what the page of ``spec`` shows."""
+    catalogue = _catalogue()
+    wording = _wording().get(spec.id)
+    return RecommendationPage(
+        spec=spec,
+        hooks=hook_names(spec.hooks),
+        fires_when=render_markdown(spec.fires_when),
+        recommends=render_markdown(spec.recommends),
+        evidence=render_markdown(literal_text(wording.evidence)) if wording else None,
+        sources=tuple(catalogue.sources[key] for key in spec.sources),
+    )
+
+
+def sections(catalogue: Catalogue) -> dict[str, list[RecommendationSpec]]:
+    """The recommendations grouped by section, sections and entries in catalogue order."""
+    grouped: dict[str, list[RecommendationSpec]] = {}
+    for spec in catalogue:
+        grouped.setdefault(spec.section, []).append(spec)
+    return grouped
+
+
+@bp.get("", strict_slashes=False)
+def index() -> str:
+    """Every recommendation by section, the sources and the identifiers cards use."""
+    catalogue = _catalogue()
+    identifiers = {"recommendation": RECOMMENDATION_SYSTEM,
+                   "override_reason": OVERRIDE_REASON_SYSTEM, "extension": EXTENSION_KEY}
+    return render_template("web/index.html", kb_name=catalogue.name, catalogue=catalogue,
+                           sections=sections(catalogue), hook_names=hook_names,
+                           identifiers=identifiers)
+
+
+@bp.get("/<path:rec_id>")
+def recommendation(rec_id: str) -> str:
+    """One recommendation: trigger, advice, evidence and sources."""
+    page = build_page(get_recommendation(rec_id))
+    return render_template("web/recommendation.html", kb_name=_catalogue().name, page=page)
+
+
+@bp.errorhandler(NotFound)
+def not_found(error: NotFound) -> tuple[str, int]:
+    """A browser page, not the API's OperationOutcome, for an unknown recommendation id."""
+    rec_id = (request.view_args or {}).get("rec_id", "")
+    return render_template("web/not_found.html", kb_name=_catalogue().name, rec_id=rec_id), 404
+
+
+@bp.after_request
+def secure_headers(response: Response) -> Response:
+    """Forbid scripts and any other content the pages do not need."""
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
