@@ -119,3 +119,17 @@ class InstallSetting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class SeenToken(Base):
+    """A JWT ``jti`` already accepted, kept until the token expires (replay protection).
+
+    It lives in the database, not in process memory, so that every gunicorn worker and every
+    replica refuses a replayed token.
+    """
+
+    __tablename__ = "jwt_replay"
+
+    issuer: Mapped[str] = mapped_column(String(512), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(256), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
