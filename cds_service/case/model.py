@@ -15,6 +15,11 @@ from typing import TypeVar
 from pydantic import BaseModel
 from pydantic import ConfigDict
 
+# The entity and drug-class vocabularies are the terminology data's: one definition serves both the
+# value-set validation and the case model.
+from cds_service.terminology.models import DrugClass
+from cds_service.terminology.models import EntityKey as Entity
+
 T = TypeVar("T")
 
 
@@ -33,19 +38,6 @@ class Fact(_Frozen, Generic[T]):
     """When it was observed or recorded, where the record says."""
     from_text: bool = False
     """True when it was recognised from free text rather than a code."""
-
-
-class Entity(StrEnum):
-    """Tumour entities of the catalogue (recommendations.md conventions)."""
-
-    ASCMN = "ascmn"
-    NTRK = "ntrk"
-    PECOMA = "pecoma"
-    ILMS = "ilms"
-    STS = "sts"
-    SFT = "sft"
-    ASPS = "asps"
-    SPINDLE_NOS = "spindle-nos"
 
 
 class Behaviour(StrEnum):
@@ -145,16 +137,6 @@ class ImagingKind(StrEnum):
     PET_CT = "pet-ct"
     CT = "ct"
     ULTRASOUND = "ultrasound"
-
-
-class DrugClass(StrEnum):
-    """Systemic therapy classes."""
-
-    MTOR_INHIBITOR = "mtor-inhibitor"
-    ANTHRACYCLINE = "anthracycline"
-    ALKYLATING = "alkylating"
-    TRK_INHIBITOR = "trk-inhibitor"
-    CYTOTOXIC = "cytotoxic"
 
 
 class IhcMarker(StrEnum):
