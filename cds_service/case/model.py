@@ -17,8 +17,11 @@ from pydantic import ConfigDict
 
 # The entity and drug-class vocabularies are the terminology data's: one definition serves both the
 # value-set validation and the case model.
-from cds_service.terminology.models import DrugClass
-from cds_service.terminology.models import EntityKey as Entity
+from cds_service.terminology.models import DrugClass as DrugClass
+from cds_service.terminology.models import EntityKey
+
+Entity = EntityKey
+"""Tumour entities of the catalogue (recommendations.md conventions)."""
 
 T = TypeVar("T")
 

@@ -9,13 +9,21 @@ import datetime as dt
 from enum import StrEnum
 
 from cds_service.case.model import Behaviour
+from cds_service.case.model import BiopsyKind
 from cds_service.case.model import Case
+from cds_service.case.model import ClinicalStatus
 from cds_service.case.model import Depth
 from cds_service.case.model import DrugClass
 from cds_service.case.model import Entity
 from cds_service.case.model import Fact
+from cds_service.case.model import ImagingKind
+from cds_service.case.model import ImagingStudy
+from cds_service.case.model import Margin
 from cds_service.case.model import Resection
+from cds_service.case.model import ResectionKind
+from cds_service.case.model import Site
 from cds_service.case.model import Tumour
+from cds_service.case.model import Verification
 from cds_service.guidelines.recommendation import UsedFact
 
 ENTITY_NAMES = {
@@ -32,6 +40,16 @@ ENTITY_NAMES = {
 
 LARGE_CM = 5.0
 """Greatest dimension above which a tumour is "large" (and a PEComa feature is high-risk)."""
+
+NTRK_GENES = ("gene/ntrk1", "gene/ntrk2", "gene/ntrk3")
+"""Concept ids of the three NTRK genes."""
+
+TRK_INHIBITOR_NAMES = ("larotrectinib", "entrectinib", "repotrectinib")
+"""TRK inhibitors recognised by name when a medication carries no drug class."""
+
+_LIMB_OF = {Site.HAND: Site.UPPER_LIMB, Site.FOOT: Site.LOWER_LIMB}
+_UNCONFIRMED = (Verification.PROVISIONAL, Verification.DIFFERENTIAL, Verification.UNCONFIRMED)
+_UNPLANNED_KINDS = (ResectionKind.UNPLANNED, ResectionKind.MARGINAL)
 
 
 def entity_of(tumour: Tumour) -> Entity:
@@ -83,6 +101,16 @@ def is_localized(tumour: Tumour) -> bool:
     return tumour.is_active and not is_advanced(tumour)
 
 
+def is_recurrent(tumour: Tumour) -> bool:
+    """Clinical status recurrence, or a local recurrence on record."""
+    return tumour.clinical_status is ClinicalStatus.RECURRENCE or bool(tumour.local_recurrences)
+
+
+def is_unconfirmed(tumour: Tumour) -> bool:
+    """The diagnosis is only provisional, differential or unconfirmed (verificationStatus)."""
+    return tumour.verification in _UNCONFIRMED
+
+
 def latest_resection(tumour: Tumour) -> Resection | None:
     """The most recent resection (undated ones count as older than dated ones)."""
     if not tumour.resections:
@@ -93,6 +121,93 @@ def latest_resection(tumour: Tumour) -> Resection | None:
 def is_resected(tumour: Tumour) -> bool:
     """At least one resection is recorded."""
     return bool(tumour.resections)
+
+
+def is_excised(tumour: Tumour) -> bool:
+    """A resection or an excisional biopsy is recorded: the lesion has been removed.
+
+    Unlike :func:`surgeries`, this holds for every entity, since an excisional biopsy removes a
+    benign or intermediate lesion as well (the work-up and excision rules' "not yet excised").
+    """
+    return is_resected(tumour) or any(b.kind is BiopsyKind.EXCISIONAL for b in tumour.biopsies)
+
+
+def surgeries(tumour: Tumour) -> tuple[Resection, ...]:
+    """The tumour's resections plus, for a sarcoma, each excisional biopsy as an unplanned excision.
+
+    Args:
+        tumour: the tumour.
+
+    Returns:
+        Recorded resections first (so they win date ties), then the excisional biopsies.
+    """
+    if not is_sarcoma(tumour):
+        return tumour.resections
+    biopsies = tuple(Resection(source=b.source, kind=ResectionKind.UNPLANNED, date=b.date)
+                     for b in tumour.biopsies if b.kind is BiopsyKind.EXCISIONAL)
+    return tumour.resections + biopsies
+
+
+def last_surgery(tumour: Tumour) -> Resection | None:
+    """The latest of :func:`surgeries` (as ``latest_resection``: undated ones count as older)."""
+    return latest_resection(tumour.model_copy(update={"resections": surgeries(tumour)}))
+
+
+def is_excisional_biopsy(surgery: Resection, tumour: Tumour) -> bool:
+    """Whether ``surgery`` is an excisional biopsy that :func:`surgeries` counted as an excision."""
+    return any(b.source == surgery.source and b.kind is BiopsyKind.EXCISIONAL
+               for b in tumour.biopsies)
+
+
+def is_inadequate(surgery: Resection) -> bool | None:
+    """R1/R2 margin, or an unplanned or marginal excision; None when neither can be told.
+
+    Args:
+        surgery: a resection from :func:`surgeries` (excisional biopsies are unplanned).
+    """
+    if surgery.kind in _UNPLANNED_KINDS:
+        return True
+    if surgery.margin is None:
+        return None
+    return surgery.margin.value in (Margin.R1, Margin.R2)
+
+
+def same_region(first: Site, second: Site) -> bool:
+    """The same body region, a hand or foot counting as part of its limb."""
+    return _LIMB_OF.get(first, first) is _LIMB_OF.get(second, second)
+
+
+def same_site(site: Site | None, tumour: Tumour) -> bool:
+    """Both regions are known and the same (:func:`same_region`)."""
+    return site is not None and tumour.site is not None and same_region(site, tumour.site.value)
+
+
+def is_primary_mri(study: ImagingStudy, tumour: Tumour, case: Case) -> bool:
+    """Whether ``study`` is an MRI of the tumour's primary site.
+
+    Regions are matched when both are known; when either is unknown, the MRI counts only for the
+    patient's sole tumour, since with several it cannot be attributed.
+    """
+    if study.kind is not ImagingKind.MRI:
+        return False
+    if study.site is None or tumour.site is None:
+        return len(case.tumours) == 1
+    return same_site(study.site, tumour)
+
+
+def has_primary_mri(case: Case, tumour: Tumour) -> bool:
+    """An MRI of the tumour's primary site is on record (:func:`is_primary_mri`)."""
+    return any(is_primary_mri(study, tumour, case) for study in case.imaging)
+
+
+def chest_cts_since_diagnosis(case: Case, tumour: Tumour) -> list[ImagingStudy]:
+    """The chest CTs on record since the tumour's diagnosis.
+
+    Undated studies or an undated diagnosis cannot be shown to predate it: such studies count.
+    """
+    since = tumour.diagnosis_date
+    return [s for s in case.imaging if s.kind is ImagingKind.CT_CHEST
+            and (since is None or s.date is None or s.date >= since)]
 
 
 class PecomaRisk(StrEnum):
@@ -131,6 +246,13 @@ def has_rms_component(tumour: Tumour) -> bool | None:
 def ever_received(case: Case, drug_class: DrugClass) -> bool:
     """A drug of ``drug_class`` is on record (MedicationRequest or MedicationStatement)."""
     return any(m.drug_class is drug_class for m in case.medications)
+
+
+def on_trk_inhibitor(case: Case) -> bool:
+    """A TRK inhibitor is on record, by drug class or by name."""
+    return any(m.drug_class is DrugClass.TRK_INHIBITOR
+               or any(name in m.drug.lower() for name in TRK_INHIBITOR_NAMES)
+               for m in case.medications)
 
 
 def tumour_facts(tumour: Tumour) -> list[UsedFact]:

@@ -7,19 +7,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from cds_service.case.model import BiopsyKind
 from cds_service.case.model import Case
 from cds_service.case.model import Entity
 from cds_service.case.model import ImagingKind
 from cds_service.case.model import ImagingStudy
-from cds_service.case.model import Margin
 from cds_service.case.model import Resection
-from cds_service.case.model import ResectionKind
 from cds_service.case.model import Tumour
 from cds_service.guidelines.conventions import PecomaRisk
 from cds_service.guidelines.conventions import is_high_grade
-from cds_service.guidelines.conventions import is_sarcoma
-from cds_service.guidelines.conventions import latest_resection
+from cds_service.guidelines.conventions import is_primary_mri
+from cds_service.guidelines.conventions import last_surgery
 from cds_service.guidelines.conventions import pecoma_risk
 
 
@@ -81,47 +78,6 @@ VISIT_SCHEDULES: dict[SurveillanceRisk, str] = {
 
 _CHEST_KINDS = (ImagingKind.CT_CHEST, ImagingKind.XRAY_CHEST)
 _HIGH_ENTITIES = (Entity.STS, Entity.ILMS, Entity.NTRK, Entity.SFT, Entity.ASPS)
-_UNPLANNED_KINDS = (ResectionKind.UNPLANNED, ResectionKind.MARGINAL)
-
-
-def surgeries(tumour: Tumour) -> tuple[Resection, ...]:
-    """The tumour's resections plus, for a sarcoma, each excisional biopsy as an unplanned excision.
-
-    Args:
-        tumour: the tumour.
-
-    Returns:
-        Recorded resections first (so they win date ties), then the excisional biopsies.
-    """
-    if not is_sarcoma(tumour):
-        return tumour.resections
-    biopsies = tuple(Resection(source=b.source, kind=ResectionKind.UNPLANNED, date=b.date)
-                     for b in tumour.biopsies if b.kind is BiopsyKind.EXCISIONAL)
-    return tumour.resections + biopsies
-
-
-def last_surgery(tumour: Tumour) -> Resection | None:
-    """The latest of :func:`surgeries` (as ``latest_resection``: undated ones count as older)."""
-    return latest_resection(tumour.model_copy(update={"resections": surgeries(tumour)}))
-
-
-def is_excisional_biopsy(surgery: Resection, tumour: Tumour) -> bool:
-    """Whether ``surgery`` is an excisional biopsy that :func:`surgeries` counted as an excision."""
-    return any(b.source == surgery.source and b.kind is BiopsyKind.EXCISIONAL
-               for b in tumour.biopsies)
-
-
-def is_inadequate(surgery: Resection) -> bool | None:
-    """R1/R2 margin, or an unplanned or marginal excision; None when neither can be told.
-
-    Args:
-        surgery: a resection from :func:`surgeries` (excisional biopsies are unplanned).
-    """
-    if surgery.kind in _UNPLANNED_KINDS:
-        return True
-    if surgery.margin is None:
-        return None
-    return surgery.margin.value in (Margin.R1, Margin.R2)
 
 
 def surveillance_risk(tumour: Tumour) -> SurveillanceRisk:
@@ -207,19 +163,14 @@ def next_due(risk: SurveillanceRisk, kind: StudyKind, resection: dt.date,
 def counts_as(study: ImagingStudy, kind: StudyKind, tumour: Tumour, case: Case) -> bool:
     """Whether ``study`` is a surveillance study of ``kind`` for ``tumour``.
 
-    An MRI counts when its site is the tumour's, or when either site is unknown and the case has
-    a single tumour. Chest CT and X-ray both count, except for pecoma (CT only); PET/CT does not.
+    An MRI counts when it is of the primary site (``is_primary_mri``). Chest CT and X-ray both
+    count, except for pecoma (CT only); PET/CT does not.
     """
     if kind is StudyKind.CHEST:
         if tumour.entity.value is Entity.PECOMA:
             return study.kind is ImagingKind.CT_CHEST
         return study.kind in _CHEST_KINDS
-    if study.kind is not ImagingKind.MRI:
-        return False
-    tumour_site = tumour.site.value if tumour.site is not None else None
-    if study.site is None or tumour_site is None:
-        return len(case.tumours) == 1
-    return study.site is tumour_site
+    return is_primary_mri(study, tumour, case)
 
 
 def last_study(case: Case, tumour: Tumour, kind: StudyKind,

@@ -35,6 +35,11 @@ from cds_service.case.model import Verification
 from cds_service.guidelines.engine import RuleContext
 from cds_service.guidelines.recommendation import Recommendation
 from cds_service.guidelines.rules import ascmn
+from cds_service.guidelines.rules.common import tumour_values
+from cds_service.guidelines.rules.workup import chest_ct_staging
+from cds_service.guidelines.rules.workup import confirm_histologically
+from cds_service.guidelines.rules.workup import core_biopsy_after_fna
+from cds_service.guidelines.rules.workup import mri_local_staging
 from cds_service.hooks.models import Hook
 from cds_service.hooks.models import Indicator
 from tests.guidelines.factories import case
@@ -117,7 +122,7 @@ def resected(**fields: Any) -> Tumour:
 
 def test_histologic_confirmation_fires_for_provisional_without_biopsy() -> None:
     """sts-histologic-confirmation: provisional, no tissue: info with a core-biopsy suggestion."""
-    recs = run(ascmn.confirm_histologically,
+    recs = run(confirm_histologically,
                case(limb(verification=Verification.PROVISIONAL,
                          biopsies=(biopsy(BiopsyKind.FNA, D(2026, 10, 20)),))))
     assert [(r.id, r.indicator, r.subject) for r in recs] == [
@@ -132,7 +137,7 @@ def test_histologic_confirmation_fires_for_provisional_without_biopsy() -> None:
 @pytest.mark.parametrize("status", [Verification.DIFFERENTIAL, Verification.UNCONFIRMED])
 def test_histologic_confirmation_counts_differential_and_unconfirmed(status: Verification) -> None:
     """sts-histologic-confirmation reading: "unconfirmed" (parent of provisional) counts too."""
-    assert run(ascmn.confirm_histologically, case(limb(verification=status)))
+    assert run(confirm_histologically, case(limb(verification=status)))
 
 
 @pytest.mark.parametrize("fields", [
@@ -146,18 +151,18 @@ def test_histologic_confirmation_counts_differential_and_unconfirmed(status: Ver
 ])
 def test_histologic_confirmation_silent(fields: dict[str, Any]) -> None:
     """sts-histologic-confirmation: confirmed, unknown status, tissue sampled or history."""
-    assert run(ascmn.confirm_histologically, case(limb(**fields))) == []
+    assert run(confirm_histologically, case(limb(**fields))) == []
 
 
 def test_histologic_confirmation_resection_gives_histology() -> None:
     """sts-histologic-confirmation reading: a resection specimen is tissue, like a biopsy."""
     subject = case(resected(verification=Verification.PROVISIONAL))
-    assert run(ascmn.confirm_histologically, subject) == []
+    assert run(confirm_histologically, subject) == []
 
 
 def test_histologic_confirmation_render_longest() -> None:
     """sts-histologic-confirmation: summary under 140 for the longest label."""
-    rec = next(iter(run(ascmn.confirm_histologically,
+    rec = next(iter(run(confirm_histologically,
                         case(longest(verification=Verification.DIFFERENTIAL)))))
     assert "differential" in checked(rec)["summary"]
 
@@ -168,7 +173,7 @@ def test_histologic_confirmation_render_longest() -> None:
 def test_core_after_fna_fires_when_nothing_follows(adequacy: Adequacy) -> None:
     """sts-core-biopsy-after-fna: inconclusive FNA, no later core: warning with core biopsy."""
     earlier_core = biopsy(BiopsyKind.CORE, D(2026, 9, 1), source="Procedure/core-0")
-    recs = run(ascmn.core_biopsy_after_fna, case(limb(biopsies=(
+    recs = run(core_biopsy_after_fna, case(limb(biopsies=(
         earlier_core, biopsy(BiopsyKind.FNA, D(2026, 10, 20), adequacy)))))
     assert [(r.id, r.indicator, r.subject) for r in recs] == [
         ("sts-core-biopsy-after-fna", Indicator.WARNING, "cond-1")]
@@ -184,26 +189,26 @@ def test_core_after_fna_fires_when_nothing_follows(adequacy: Adequacy) -> None:
 def test_core_after_fna_silent_when_tissue_follows(later: Biopsy) -> None:
     """sts-core-biopsy-after-fna: a core/surgical biopsy follows (undated counts: reading)."""
     fna = biopsy(BiopsyKind.FNA, D(2026, 10, 20), Adequacy.SUSPICIOUS)
-    assert run(ascmn.core_biopsy_after_fna, case(limb(biopsies=(fna, later)))) == []
+    assert run(core_biopsy_after_fna, case(limb(biopsies=(fna, later)))) == []
 
 
 def test_core_after_fna_resection_follows() -> None:
     """sts-core-biopsy-after-fna reading: a later resection is surgical tissue sampling."""
     fna = biopsy(BiopsyKind.FNA, D(2026, 5, 1), Adequacy.SUSPICIOUS)
-    assert run(ascmn.core_biopsy_after_fna, case(resected(biopsies=(fna,)))) == []
+    assert run(core_biopsy_after_fna, case(resected(biopsies=(fna,)))) == []
 
 
 @pytest.mark.parametrize("adequacy", [Adequacy.DIAGNOSTIC, None])
 def test_core_after_fna_silent_unless_inconclusive(adequacy: Adequacy | None) -> None:
     """sts-core-biopsy-after-fna: diagnostic or unrecorded FNA result does not fire."""
     fna = biopsy(BiopsyKind.FNA, D(2026, 10, 20), adequacy)
-    assert run(ascmn.core_biopsy_after_fna, case(limb(biopsies=(fna,)))) == []
+    assert run(core_biopsy_after_fna, case(limb(biopsies=(fna,)))) == []
 
 
 def test_core_after_fna_render() -> None:
     """sts-core-biopsy-after-fna: rendered card."""
     fna = biopsy(BiopsyKind.FNA, None, Adequacy.NON_DIAGNOSTIC)
-    rec = run(ascmn.core_biopsy_after_fna, case(longest(biopsies=(fna,))))[0]
+    rec = run(core_biopsy_after_fna, case(longest(biopsies=(fna,))))[0]
     card = checked(rec)
     assert card["indicator"] == "warning" and "non-diagnostic" in card["summary"]
 
@@ -214,7 +219,7 @@ def test_mri_staging_pv_fires_without_mri() -> None:
     """sts-mri-local-staging PV: no MRI of the primary site (an MRI elsewhere does not count)."""
     subject = case(limb(), imaging=(study(ImagingKind.MRI, Site.TRUNK),
                                      study(ImagingKind.ULTRASOUND)))
-    recs = run(ascmn.mri_local_staging, subject)
+    recs = run(mri_local_staging, subject)
     assert [(r.id, r.indicator, r.subject, r.variant) for r in recs] == [
         ("sts-mri-local-staging", Indicator.INFO, "cond-1", "default")]
     card = checked(recs[0])
@@ -228,20 +233,20 @@ def test_mri_staging_pv_fires_without_mri() -> None:
 ])
 def test_mri_staging_pv_silent_with_mri(imaging: tuple[ImagingStudy, ...]) -> None:
     """sts-mri-local-staging PV: an MRI of the primary site is on record."""
-    assert run(ascmn.mri_local_staging, case(limb(), imaging=imaging)) == []
+    assert run(mri_local_staging, case(limb(), imaging=imaging)) == []
 
 
 def test_mri_staging_unsited_mri_does_not_count_with_two_tumours() -> None:
     """sts-mri-local-staging reading: with several tumours an unsited MRI is attributed to none."""
     subject = case(limb(), limb(tumour_id="cond-2", site=fact(Site.TRUNK)),
                    imaging=(study(ImagingKind.MRI, None),))
-    assert [r.subject for r in run(ascmn.mri_local_staging, subject)] == ["cond-1", "cond-2"]
+    assert [r.subject for r in run(mri_local_staging, subject)] == ["cond-1", "cond-2"]
 
 
 def test_mri_staging_pv_ignores_history_tumour() -> None:
     """sts-mri-local-staging: work-up rules consider active tumours only."""
     subject = case(limb(clinical_status=ClinicalStatus.REMISSION))
-    assert run(ascmn.mri_local_staging, subject) == []
+    assert run(mri_local_staging, subject) == []
 
 
 @pytest.mark.parametrize("hook", [Hook.ORDER_SELECT, Hook.ORDER_SIGN])
@@ -250,7 +255,7 @@ def test_mri_staging_order_replaces_draft(hook: Hook, kind: ImagingKind) -> None
     """sts-mri-local-staging OS/OSN: CT or US of the primary site, no MRI: replace by MRI."""
     draft = order("ServiceRequest", "sr-7", kind=OrderKind.IMAGING, imaging=kind,
                   site=Site.LOWER_LIMB, label="CT right thigh")
-    recs = run(ascmn.mri_local_staging, case(limb(), draft_orders=(draft,)), hook)
+    recs = run(mri_local_staging, case(limb(), draft_orders=(draft,)), hook)
     assert [(r.indicator, r.subject, r.variant, r.against_order) for r in recs] == [
         (Indicator.WARNING, "ServiceRequest/sr-7", "order", True)]
     spec = recs[0].suggestions[0]
@@ -273,7 +278,7 @@ def test_mri_staging_order_replaces_draft(hook: Hook, kind: ImagingKind) -> None
 def test_mri_staging_order_silent(fields: dict[str, Any]) -> None:
     """sts-mri-local-staging OS: chest/PET imaging, another or unknown site, other reason."""
     draft = order("ServiceRequest", kind=OrderKind.IMAGING, **fields)
-    assert run(ascmn.mri_local_staging, case(limb(), draft_orders=(draft,)),
+    assert run(mri_local_staging, case(limb(), draft_orders=(draft,)),
                Hook.ORDER_SELECT) == []
 
 
@@ -283,8 +288,8 @@ def test_mri_staging_chest_ct_is_never_local_staging() -> None:
     draft = order("ServiceRequest", kind=OrderKind.IMAGING, imaging=ImagingKind.CT,
                   site=Site.CHEST)
     subject = case(limb(site=fact(Site.CHEST)), draft_orders=(draft,))
-    assert run(ascmn.mri_local_staging, subject, Hook.ORDER_SIGN) == []
-    assert run(ascmn.mri_local_staging, subject)  # PV still asks for the MRI
+    assert run(mri_local_staging, subject, Hook.ORDER_SIGN) == []
+    assert run(mri_local_staging, subject)  # PV still asks for the MRI
 
 
 def test_mri_staging_order_silent_when_mri_on_record() -> None:
@@ -292,7 +297,7 @@ def test_mri_staging_order_silent_when_mri_on_record() -> None:
     draft = order("ServiceRequest", kind=OrderKind.IMAGING, imaging=ImagingKind.CT,
                   site=Site.LOWER_LIMB)
     subject = case(limb(), imaging=(study(ImagingKind.MRI),), draft_orders=(draft,))
-    assert run(ascmn.mri_local_staging, subject, Hook.ORDER_SIGN) == []
+    assert run(mri_local_staging, subject, Hook.ORDER_SIGN) == []
 
 
 def test_mri_staging_co_drafted_mri_is_not_on_record() -> None:
@@ -301,7 +306,7 @@ def test_mri_staging_co_drafted_mri_is_not_on_record() -> None:
                site=Site.LOWER_LIMB)
     mri = order("ServiceRequest", "mri", kind=OrderKind.IMAGING, imaging=ImagingKind.MRI,
                 site=Site.LOWER_LIMB)
-    recs = run(ascmn.mri_local_staging, case(limb(), draft_orders=(ct, mri)), Hook.ORDER_SIGN)
+    recs = run(mri_local_staging, case(limb(), draft_orders=(ct, mri)), Hook.ORDER_SIGN)
     assert [r.subject for r in recs] == ["ServiceRequest/ct"]
 
 
@@ -309,7 +314,7 @@ def test_mri_staging_draft_without_id_gets_no_delete() -> None:
     """sts-mri-local-staging: a draft without an id is named by its label, nothing deleted."""
     draft = order("ServiceRequest", None, kind=OrderKind.IMAGING, imaging=ImagingKind.CT,
                   site=Site.FOOT, label="CT left foot")
-    recs = run(ascmn.mri_local_staging, case(longest(site=fact(Site.FOOT)),
+    recs = run(mri_local_staging, case(longest(site=fact(Site.FOOT)),
                                              draft_orders=(draft,)), Hook.ORDER_SIGN)
     assert recs[0].subject == "CT left foot" and recs[0].suggestions[0].deletes == ()
     assert deleted(checked(recs[0])) == []
@@ -322,7 +327,7 @@ def test_chest_ct_fires_for_high_grade_sarcoma() -> None:
     subject = case(limb(grade=fact(3), diagnosis_date=D(2026, 10, 1)),
                    imaging=(study(ImagingKind.XRAY_CHEST, Site.CHEST),
                             study(ImagingKind.CT_CHEST, Site.CHEST, D(2026, 1, 1))))
-    recs = run(ascmn.chest_ct_staging, subject)
+    recs = run(chest_ct_staging, subject)
     assert [(r.id, r.indicator, r.subject) for r in recs] == [
         ("sts-chest-ct-staging", Indicator.INFO, "cond-1")]
     assert recs[0].values["risks"] == "high grade"
@@ -338,7 +343,7 @@ def test_chest_ct_fires_for_high_grade_sarcoma() -> None:
 def test_chest_ct_other_risks(fields: dict[str, Any]) -> None:
     """sts-chest-ct-staging: large, ilms with RMS component, high-risk pecoma."""
     entity = fields.pop("entity", Entity.STS)
-    assert run(ascmn.chest_ct_staging, case(limb(entity, **fields)))
+    assert run(chest_ct_staging, case(limb(entity, **fields)))
 
 
 @pytest.mark.parametrize("fields", [
@@ -353,7 +358,7 @@ def test_chest_ct_other_risks(fields: dict[str, Any]) -> None:
 def test_chest_ct_silent(fields: dict[str, Any]) -> None:
     """sts-chest-ct-staging: no risk, unknown risk, not a sarcoma, or history."""
     entity = fields.pop("entity", Entity.STS)
-    assert run(ascmn.chest_ct_staging, case(limb(entity, **fields))) == []
+    assert run(chest_ct_staging, case(limb(entity, **fields))) == []
 
 
 @pytest.mark.parametrize("date", [D(2026, 10, 1), D(2026, 10, 2), None])
@@ -361,12 +366,12 @@ def test_chest_ct_silent_after_ct_since_diagnosis(date: dt.date | None) -> None:
     """sts-chest-ct-staging: a chest CT since (or on) diagnosis; an undated one counts (reading)."""
     subject = case(limb(grade=fact(2), diagnosis_date=D(2026, 10, 1)),
                    imaging=(study(ImagingKind.CT_CHEST, Site.CHEST, date),))
-    assert run(ascmn.chest_ct_staging, subject) == []
+    assert run(chest_ct_staging, subject) == []
 
 
 def test_chest_ct_render_longest() -> None:
     """sts-chest-ct-staging: every risk named in the detail; summary under 140."""
-    rec = run(ascmn.chest_ct_staging,
+    rec = run(chest_ct_staging,
               case(longest(Entity.ILMS, grade=fact(3), size_cm=fact(9.0),
                            rms_component=fact(True))))[0]
     card = checked(rec)
@@ -655,14 +660,14 @@ def test_no_systemic_therapy_silent(subject: Case) -> None:
 def test_every_summary_under_140_for_the_longest_label() -> None:
     """All ASCMN cards: rendered summaries stay under 140 characters for the longest label."""
     longest_ascmn = longest(Entity.ASCMN)
-    assert len(ascmn.tumour_values(longest())["tumour"]) == 68
+    assert len(tumour_values(longest())["tumour"]) == 68
     for rec_id, variant in [("sts-mri-local-staging", "order"),
                             ("fracture-no-internal-fixation", "order"),
                             ("ascmn-no-systemic-therapy", "default"),
                             ("ascmn-acral-function", "default"),
                             ("ascmn-mohs-cutaneous", "default"),
                             ("sts-wide-excision", "ascmn")]:
-        values = ascmn.tumour_values(longest_ascmn if "ascmn" in rec_id else longest(),
-                                     order="x" * 200, site="foot")
+        values = tumour_values(longest_ascmn if "ascmn" in rec_id else longest(),
+                               order="x" * 200, site="foot")
         checked(Recommendation(id=rec_id, indicator=Indicator.INFO, subject="s",
                                variant=variant, values=values))

@@ -24,6 +24,12 @@ from cds_service.case.model import Site
 from cds_service.case.model import Tumour
 from cds_service.guidelines.recommendation import Recommendation
 from cds_service.guidelines.rules import pecoma
+from cds_service.guidelines.rules.pecoma_treatment import pecoma_adjuvant_radiotherapy
+from cds_service.guidelines.rules.pecoma_treatment import pecoma_chemo_before_mtor
+from cds_service.guidelines.rules.pecoma_treatment import pecoma_metastasectomy
+from cds_service.guidelines.rules.pecoma_treatment import pecoma_mtor_first_line
+from cds_service.guidelines.rules.pecoma_treatment import pecoma_postoperative_therapy
+from cds_service.guidelines.rules.pecoma_treatment import pecoma_uterine_regimen
 from cds_service.hooks.models import Hook
 from cds_service.hooks.models import Indicator
 from tests.guidelines.factories import case
@@ -151,7 +157,7 @@ def test_pecoma_metastasectomy_fires_after_a_year() -> None:
     """pecoma-metastasectomy: lung-only metastasis 15 months after the primary resection."""
     t = pec(resections=(resection(D(2024, 3, 1)), resection(D(2024, 9, 1), source="Procedure/r2")),
             metastases=(lung(D(2025, 6, 1)),))
-    [rec] = run(pecoma.pecoma_metastasectomy, case(t))
+    [rec] = run(pecoma_metastasectomy, case(t))
     assert (rec.id, rec.indicator, rec.subject) == ("pecoma-metastasectomy", Indicator.INFO,
                                                     "cond-1")
     assert rec.values["months"] == "15"  # counted from the first (primary) resection
@@ -170,13 +176,13 @@ def test_pecoma_metastasectomy_fires_after_a_year() -> None:
 def test_pecoma_metastasectomy_silent(mets: tuple[Metastasis, ...]) -> None:
     """pecoma-metastasectomy: short interval, extrapulmonary/unknown spread or none: no card."""
     t = pec(resections=(resection(D(2024, 3, 1)),), metastases=mets)
-    assert run(pecoma.pecoma_metastasectomy, case(t)) == []
+    assert run(pecoma_metastasectomy, case(t)) == []
 
 
 def test_pecoma_metastasectomy_exactly_one_year_fires() -> None:
     """pecoma-metastasectomy: a disease-free interval of 365 days counts as >= 12 months."""
     t = pec(resections=(resection(D(2024, 3, 1)),), metastases=(lung(D(2025, 3, 1)),))
-    assert len(run(pecoma.pecoma_metastasectomy, case(t))) == 1
+    assert len(run(pecoma_metastasectomy, case(t))) == 1
 
 
 @pytest.mark.parametrize(("res_date", "met_date"), [(None, D(2026, 1, 1)), (D(2024, 3, 1), None)])
@@ -184,14 +190,14 @@ def test_pecoma_metastasectomy_undated_does_not_fire(res_date: D | None,
                                                      met_date: D | None) -> None:
     """pecoma-metastasectomy (conservative): an undated resection or metastasis does not fire."""
     t = pec(resections=(resection(res_date),), metastases=(lung(met_date),))
-    assert run(pecoma.pecoma_metastasectomy, case(t)) == []
+    assert run(pecoma_metastasectomy, case(t)) == []
 
 
 def test_pecoma_metastasectomy_unresected_or_other_entity() -> None:
     """pecoma-metastasectomy: no resection, or not a pecoma: no card."""
     unresected = pec(metastases=(lung(),))
     sts = tumour(Entity.STS, "cond-2", resections=(resection(),), metastases=(lung(),))
-    assert run(pecoma.pecoma_metastasectomy, case(unresected, sts)) == []
+    assert run(pecoma_metastasectomy, case(unresected, sts)) == []
 
 
 # --- pecoma-adjuvant-radiotherapy ---------------------------------------------------------------
@@ -200,7 +206,7 @@ def test_pecoma_metastasectomy_unresected_or_other_entity() -> None:
 def test_pecoma_adjuvant_rt_positive_margin(margin: Margin) -> None:
     """pecoma-adjuvant-radiotherapy: latest resection R1/R2, no RT: info, margin variant."""
     t = pec(resections=(resection(margin=margin),), clinical_status=ClinicalStatus.REMISSION)
-    [rec] = run(pecoma.pecoma_adjuvant_radiotherapy, case(t))
+    [rec] = run(pecoma_adjuvant_radiotherapy, case(t))
     assert (rec.id, rec.indicator, rec.variant) == ("pecoma-adjuvant-radiotherapy",
                                                     Indicator.INFO, "margin")
     card = rendered(rec)
@@ -211,7 +217,7 @@ def test_pecoma_adjuvant_rt_positive_margin(margin: Margin) -> None:
 def test_pecoma_adjuvant_rt_broad_ligament_with_clear_margin() -> None:
     """pecoma-adjuvant-radiotherapy: broad ligament is a high-risk site even with R0."""
     t = pec(site=fact(Site.BROAD_LIGAMENT), resections=(resection(margin=Margin.R0),))
-    [rec] = run(pecoma.pecoma_adjuvant_radiotherapy, case(t))
+    [rec] = run(pecoma_adjuvant_radiotherapy, case(t))
     assert rec.variant == "site"
     assert "broad ligament" in rendered(rec)["summary"]
 
@@ -219,7 +225,7 @@ def test_pecoma_adjuvant_rt_broad_ligament_with_clear_margin() -> None:
 def test_pecoma_adjuvant_rt_broad_ligament_and_positive_margin() -> None:
     """pecoma-adjuvant-radiotherapy: both reasons: margin variant mentioning the site."""
     t = pec(site=fact(Site.BROAD_LIGAMENT), resections=(resection(margin=Margin.R1),))
-    [rec] = run(pecoma.pecoma_adjuvant_radiotherapy, case(t))
+    [rec] = run(pecoma_adjuvant_radiotherapy, case(t))
     assert rec.variant == "margin"
     assert "high-risk site" in rendered(rec)["detail"]
 
@@ -227,23 +233,23 @@ def test_pecoma_adjuvant_rt_broad_ligament_and_positive_margin() -> None:
 def test_pecoma_adjuvant_rt_margin_not_recorded_does_not_fire() -> None:
     """pecoma-adjuvant-radiotherapy (conservative): a margin not recorded is not "uncertain"."""
     t = pec(resections=(resection(margin=None),))
-    assert run(pecoma.pecoma_adjuvant_radiotherapy, case(t)) == []
+    assert run(pecoma_adjuvant_radiotherapy, case(t)) == []
 
 
 def test_pecoma_adjuvant_rt_uses_the_latest_resection() -> None:
     """pecoma-adjuvant-radiotherapy: R1 then an R0 re-excision: no card."""
     t = pec(resections=(resection(D(2024, 1, 1), Margin.R1),
                         resection(D(2024, 3, 1), Margin.R0, "Procedure/res-2")))
-    assert run(pecoma.pecoma_adjuvant_radiotherapy, case(t)) == []
+    assert run(pecoma_adjuvant_radiotherapy, case(t)) == []
 
 
 def test_pecoma_adjuvant_rt_silent_with_radiotherapy_or_unresected() -> None:
     """pecoma-adjuvant-radiotherapy: radiotherapy on record, or no resection: no card."""
     resected = pec(resections=(resection(margin=Margin.R1),))
     rt = (fact(D(2024, 5, 1), "Procedure/rt-1"),)
-    assert run(pecoma.pecoma_adjuvant_radiotherapy, case(resected, radiotherapy=rt)) == []
+    assert run(pecoma_adjuvant_radiotherapy, case(resected, radiotherapy=rt)) == []
     unresected = pec(site=fact(Site.BROAD_LIGAMENT))
-    assert run(pecoma.pecoma_adjuvant_radiotherapy, case(unresected)) == []
+    assert run(pecoma_adjuvant_radiotherapy, case(unresected)) == []
 
 
 # --- pecoma-postoperative-therapy ---------------------------------------------------------------
@@ -251,7 +257,7 @@ def test_pecoma_adjuvant_rt_silent_with_radiotherapy_or_unresected() -> None:
 def test_pecoma_postoperative_therapy_positive_nodes() -> None:
     """pecoma-postoperative-therapy: resected pecoma with positive nodes: info."""
     t = pec(resections=(resection(),), positive_nodes=fact(True, "Observation/pn-1"))
-    [rec] = run(pecoma.pecoma_postoperative_therapy, case(t))
+    [rec] = run(pecoma_postoperative_therapy, case(t))
     assert (rec.id, rec.indicator, rec.subject) == ("pecoma-postoperative-therapy",
                                                     Indicator.INFO, "cond-1")
     assert "Observation/pn-1" in rendered(rec)["detail"]
@@ -260,7 +266,7 @@ def test_pecoma_postoperative_therapy_positive_nodes() -> None:
 def test_pecoma_postoperative_therapy_metastasis_at_presentation() -> None:
     """pecoma-postoperative-therapy: distant metastasis dated before the first resection."""
     t = pec(resections=(resection(D(2024, 3, 1)),), metastases=(lung(D(2024, 2, 1)),))
-    assert [r.id for r in run(pecoma.pecoma_postoperative_therapy, case(t))] == [
+    assert [r.id for r in run(pecoma_postoperative_therapy, case(t))] == [
         "pecoma-postoperative-therapy"]
 
 
@@ -274,14 +280,14 @@ def test_pecoma_postoperative_therapy_metastasis_at_presentation() -> None:
 ])
 def test_pecoma_postoperative_therapy_silent(fields: dict[str, Any]) -> None:
     """pecoma-postoperative-therapy (conservative dating): no spread provably at presentation."""
-    assert run(pecoma.pecoma_postoperative_therapy, case(pec(**fields))) == []
+    assert run(pecoma_postoperative_therapy, case(pec(**fields))) == []
 
 
 # --- pecoma-mtor-first-line ---------------------------------------------------------------------
 
 def test_pecoma_mtor_first_line_fires_for_advanced() -> None:
     """pecoma-mtor-first-line: metastatic pecoma, no mTOR inhibitor ever: warning."""
-    [rec] = run(pecoma.pecoma_mtor_first_line, case(pec(metastases=(lung(),))))
+    [rec] = run(pecoma_mtor_first_line, case(pec(metastases=(lung(),))))
     assert (rec.id, rec.indicator, rec.subject) == ("pecoma-mtor-first-line",
                                                     Indicator.WARNING, "cond-1")
     card = rendered(rec)
@@ -291,15 +297,15 @@ def test_pecoma_mtor_first_line_fires_for_advanced() -> None:
 def test_pecoma_mtor_first_line_unresectable_counts_as_advanced() -> None:
     """pecoma-mtor-first-line: documented unresectable is advanced."""
     t = pec(unresectable=fact(True, "Observation/unres-1"))
-    assert len(run(pecoma.pecoma_mtor_first_line, case(t))) == 1
+    assert len(run(pecoma_mtor_first_line, case(t))) == 1
 
 
 def test_pecoma_mtor_first_line_silent() -> None:
     """pecoma-mtor-first-line: mTOR inhibitor ever received, localized, nodal-only: no card."""
     advanced = pec(metastases=(lung(),))
-    assert run(pecoma.pecoma_mtor_first_line, case(advanced, medications=(mtor(),))) == []
+    assert run(pecoma_mtor_first_line, case(advanced, medications=(mtor(),))) == []
     nodal = pec(metastases=(Metastasis(source="Condition/n", lung=None, nodal=True),))
-    assert run(pecoma.pecoma_mtor_first_line, case(pec(), nodal)) == []
+    assert run(pecoma_mtor_first_line, case(pec(), nodal)) == []
 
 
 # --- pecoma-chemo-before-mtor -------------------------------------------------------------------
@@ -308,7 +314,7 @@ def test_pecoma_mtor_first_line_silent() -> None:
 def test_pecoma_chemo_before_mtor_replaces_the_draft(hook: Hook) -> None:
     """pecoma-chemo-before-mtor: doxorubicin draft: warning, delete + sirolimus / nab-sirolimus."""
     c = case(pec(metastases=(lung(),)), draft_orders=(chemo(),))
-    [rec] = run(pecoma.pecoma_chemo_before_mtor, c, hook)
+    [rec] = run(pecoma_chemo_before_mtor, c, hook)
     assert (rec.id, rec.indicator, rec.subject, rec.variant) == (
         "pecoma-chemo-before-mtor", Indicator.WARNING, "MedicationRequest/draft-1", "default")
     assert rec.against_order
@@ -330,7 +336,7 @@ def test_pecoma_chemo_before_mtor_replaces_the_draft(hook: Hook) -> None:
 def test_pecoma_chemo_before_mtor_uterine_variant() -> None:
     """pecoma-chemo-before-mtor: uterine pecoma: the detail adds epirubicin + ifosfamide."""
     t = pec(site=fact(Site.UTERUS), metastases=(lung(),))
-    [rec] = run(pecoma.pecoma_chemo_before_mtor,
+    [rec] = run(pecoma_chemo_before_mtor,
                 case(t, draft_orders=(chemo(drug_class=DrugClass.ALKYLATING),)), Hook.ORDER_SIGN)
     assert rec.variant == "uterine"
     assert "epirubicin plus ifosfamide" in rendered(rec)["detail"]
@@ -340,7 +346,7 @@ def test_pecoma_chemo_before_mtor_draft_without_id_has_no_delete() -> None:
     """pecoma-chemo-before-mtor: a draft without an id gets the card without a delete action."""
     c = case(pec(metastases=(lung(),)),
              draft_orders=(chemo(order_id=None, drug_class=DrugClass.CYTOTOXIC),))
-    [rec] = run(pecoma.pecoma_chemo_before_mtor, c, Hook.ORDER_SIGN)
+    [rec] = run(pecoma_chemo_before_mtor, c, Hook.ORDER_SIGN)
     assert rec.subject == "doxorubicin 75 mg/m2 IV every 21 days, 6 cycles"
     card = rendered(rec)
     assert deletes(card) == [] and len(creates(card)) == 1
@@ -360,7 +366,7 @@ def test_pecoma_chemo_before_mtor_draft_without_id_has_no_delete() -> None:
 ])
 def test_pecoma_chemo_before_mtor_silent(c: Any) -> None:
     """pecoma-chemo-before-mtor: mTOR on record, not advanced, not chemo, another target: none."""
-    assert run(pecoma.pecoma_chemo_before_mtor, c, Hook.ORDER_SELECT) == []
+    assert run(pecoma_chemo_before_mtor, c, Hook.ORDER_SELECT) == []
 
 
 def test_pecoma_chemo_before_mtor_reason_selects_the_pecoma() -> None:
@@ -368,7 +374,7 @@ def test_pecoma_chemo_before_mtor_reason_selects_the_pecoma() -> None:
     for ref in ("Condition/cond-1", "Condition/met-1"):
         c = case(pec(metastases=(lung(),)), tumour(Entity.STS, "cond-2"),
                  draft_orders=(chemo(reason_refs=(ref,)),))
-        assert [r.subject for r in run(pecoma.pecoma_chemo_before_mtor, c, Hook.ORDER_SIGN)] == [
+        assert [r.subject for r in run(pecoma_chemo_before_mtor, c, Hook.ORDER_SIGN)] == [
             "MedicationRequest/draft-1"]
 
 
@@ -376,7 +382,7 @@ def test_pecoma_chemo_before_mtor_drafted_mtor_is_not_on_record() -> None:
     """pecoma-chemo-before-mtor: an mTOR inhibitor drafted in the same request does not count."""
     sirolimus = order(order_id="draft-2", kind=OrderKind.DRUG, drug_class=DrugClass.MTOR_INHIBITOR)
     c = case(pec(metastases=(lung(),)), draft_orders=(chemo(), sirolimus))
-    assert len(run(pecoma.pecoma_chemo_before_mtor, c, Hook.ORDER_SIGN)) == 1
+    assert len(run(pecoma_chemo_before_mtor, c, Hook.ORDER_SIGN)) == 1
 
 
 # --- pecoma-uterine-regimen ---------------------------------------------------------------------
@@ -384,7 +390,7 @@ def test_pecoma_chemo_before_mtor_drafted_mtor_is_not_on_record() -> None:
 def test_pecoma_uterine_regimen_fires() -> None:
     """pecoma-uterine-regimen: advanced uterine pecoma: info."""
     t = pec(site=fact(Site.UTERUS), metastases=(lung(),))
-    [rec] = run(pecoma.pecoma_uterine_regimen, case(t))
+    [rec] = run(pecoma_uterine_regimen, case(t))
     assert (rec.id, rec.indicator, rec.subject) == ("pecoma-uterine-regimen", Indicator.INFO,
                                                     "cond-1")
     assert "epirubicin plus ifosfamide" in rendered(rec)["summary"]
@@ -392,8 +398,8 @@ def test_pecoma_uterine_regimen_fires() -> None:
 
 def test_pecoma_uterine_regimen_silent() -> None:
     """pecoma-uterine-regimen: localized uterine, or advanced non-uterine: no card."""
-    assert run(pecoma.pecoma_uterine_regimen, case(pec(site=fact(Site.UTERUS)))) == []
-    assert run(pecoma.pecoma_uterine_regimen, case(pec(metastases=(lung(),)))) == []
+    assert run(pecoma_uterine_regimen, case(pec(site=fact(Site.UTERUS)))) == []
+    assert run(pecoma_uterine_regimen, case(pec(metastases=(lung(),)))) == []
 
 
 # --- pecoma-risk-stratification -----------------------------------------------------------------

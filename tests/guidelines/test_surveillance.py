@@ -17,14 +17,14 @@ from cds_service.case.model import Resection
 from cds_service.case.model import ResectionKind
 from cds_service.case.model import Site
 from cds_service.case.model import Tumour
+from cds_service.guidelines.conventions import is_inadequate
+from cds_service.guidelines.conventions import last_surgery
+from cds_service.guidelines.conventions import surgeries
 from cds_service.guidelines.surveillance import StudyKind
 from cds_service.guidelines.surveillance import SurveillanceRisk
 from cds_service.guidelines.surveillance import counts_as
 from cds_service.guidelines.surveillance import interval_in_force
-from cds_service.guidelines.surveillance import is_inadequate
-from cds_service.guidelines.surveillance import last_surgery
 from cds_service.guidelines.surveillance import next_due
-from cds_service.guidelines.surveillance import surgeries
 from cds_service.guidelines.surveillance import surveillance_plan
 from cds_service.guidelines.surveillance import surveillance_risk
 from tests.guidelines.factories import TODAY

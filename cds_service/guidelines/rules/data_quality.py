@@ -8,21 +8,23 @@ from functools import cache
 from typing import NamedTuple
 
 from cds_service.case.model import Case
-from cds_service.case.model import ClinicalStatus
-from cds_service.case.model import DrugClass
 from cds_service.case.model import Entity
-from cds_service.case.model import ImagingKind
 from cds_service.case.model import Tumour
 from cds_service.guidelines.catalogue import load_catalogue
 from cds_service.guidelines.conventions import ENTITY_NAMES
+from cds_service.guidelines.conventions import NTRK_GENES
 from cds_service.guidelines.conventions import PecomaRisk
-from cds_service.guidelines.conventions import ever_received
+from cds_service.guidelines.conventions import chest_cts_since_diagnosis
 from cds_service.guidelines.conventions import has_rms_component
 from cds_service.guidelines.conventions import is_advanced
 from cds_service.guidelines.conventions import is_deep
 from cds_service.guidelines.conventions import is_high_grade
+from cds_service.guidelines.conventions import is_inadequate
 from cds_service.guidelines.conventions import is_large
+from cds_service.guidelines.conventions import is_recurrent
 from cds_service.guidelines.conventions import is_sarcoma
+from cds_service.guidelines.conventions import last_surgery
+from cds_service.guidelines.conventions import on_trk_inhibitor
 from cds_service.guidelines.conventions import pecoma_features
 from cds_service.guidelines.conventions import pecoma_risk
 from cds_service.guidelines.conventions import tumour_facts
@@ -30,10 +32,8 @@ from cds_service.guidelines.engine import RuleContext
 from cds_service.guidelines.engine import rule
 from cds_service.guidelines.recommendation import Recommendation
 from cds_service.guidelines.recommendation import UsedFact
-from cds_service.guidelines.rules.lrdm import surgery_words
-from cds_service.guidelines.rules.lrdm import where
-from cds_service.guidelines.surveillance import is_inadequate
-from cds_service.guidelines.surveillance import last_surgery
+from cds_service.guidelines.rules.common import surgery_words
+from cds_service.guidelines.rules.common import where
 from cds_service.hooks.models import Indicator
 
 Missing = Callable[[Tumour, Case], bool]
@@ -73,9 +73,8 @@ def _rt_gap(tumour: Tumour, case: Case, attribute: str) -> bool:
 
 
 def _staging_open(tumour: Tumour, case: Case) -> bool:
-    """sts-chest-ct-staging could still fire: an active sarcoma with no chest CT at all."""
-    return tumour.is_active and is_sarcoma(tumour) \
-        and not any(study.kind is ImagingKind.CT_CHEST for study in case.imaging)
+    """sts-chest-ct-staging could still fire: an active sarcoma with no chest CT since diagnosis."""
+    return tumour.is_active and is_sarcoma(tumour) and not chest_cts_since_diagnosis(case, tumour)
 
 
 def _staging_gap(tumour: Tumour, case: Case, attribute: str) -> bool:
@@ -107,17 +106,14 @@ def _resection_date_gap(tumour: Tumour, case: Case) -> bool:
 
 
 _NTRK_CANDIDATES = (Entity.NTRK, Entity.SPINDLE_NOS, Entity.SFT, Entity.ASPS)
-_NTRK_GENES = ("gene/ntrk1", "gene/ntrk2", "gene/ntrk3")
 
 
 def _fusion_gap(tumour: Tumour, case: Case) -> bool:
     """No NTRK fusion result for an advanced or recurrent candidate with no TRK inhibitor."""
-    known = any(m.gene in _NTRK_GENES and m.finding == "fusion" and m.detected is not None
+    known = any(m.gene in NTRK_GENES and m.finding == "fusion" and m.detected is not None
                 for m in tumour.molecular)
-    recurrent = tumour.clinical_status is ClinicalStatus.RECURRENCE \
-        or bool(tumour.local_recurrences)
     return tumour.entity.value in _NTRK_CANDIDATES and not known \
-        and (is_advanced(tumour) or recurrent) and not ever_received(case, DrugClass.TRK_INHIBITOR)
+        and (is_advanced(tumour) or is_recurrent(tumour)) and not on_trk_inhibitor(case)
 
 
 def _ilms_rms_gap(tumour: Tumour, case: Case) -> bool:

@@ -8,9 +8,9 @@ from cds_service.case.model import Case
 from cds_service.case.model import DraftOrder
 from cds_service.case.model import Entity
 from cds_service.case.model import IhcMarker
-from cds_service.case.model import ImagingKind
 from cds_service.case.model import OrderKind
 from cds_service.case.model import Tumour
+from cds_service.guidelines.conventions import chest_cts_since_diagnosis
 from cds_service.guidelines.conventions import has_rms_component
 from cds_service.guidelines.conventions import is_resected
 from cds_service.guidelines.conventions import tumour_facts
@@ -18,14 +18,14 @@ from cds_service.guidelines.engine import RuleContext
 from cds_service.guidelines.engine import rule
 from cds_service.guidelines.recommendation import Recommendation
 from cds_service.guidelines.recommendation import UsedFact
-from cds_service.guidelines.rules.pecoma import CHEMOTHERAPY
-from cds_service.guidelines.rules.pecoma import MARKER_NAMES
-from cds_service.guidelines.rules.pecoma import describe
-from cds_service.guidelines.rules.pecoma import ihc_facts
-from cds_service.guidelines.rules.pecoma import order_fact
-from cds_service.guidelines.rules.pecoma import order_subject
-from cds_service.guidelines.rules.pecoma import resulted_markers
-from cds_service.guidelines.rules.pecoma import tumours_for_order
+from cds_service.guidelines.rules.common import CHEMOTHERAPY
+from cds_service.guidelines.rules.common import MARKER_NAMES
+from cds_service.guidelines.rules.common import describe
+from cds_service.guidelines.rules.common import ihc_facts
+from cds_service.guidelines.rules.common import order_fact
+from cds_service.guidelines.rules.common import order_subject
+from cds_service.guidelines.rules.common import resulted_markers
+from cds_service.guidelines.rules.common import tumours_for_order
 from cds_service.hooks.models import Indicator
 
 _PANEL = (IhcMarker.DESMIN, IhcMarker.MYOD1, IhcMarker.MYOGENIN, IhcMarker.ALK)
@@ -77,7 +77,7 @@ def _ilms_without_rms(case: Case, order: DraftOrder) -> Tumour | None:
     Conservative: a component that is not recorded does not count as absent, since the card
     advises against treatment; adjuvant drafts may be for a resected tumour in remission.
     """
-    targets = tumours_for_order(case, order, lambda t: t.is_active or is_resected(t))
+    targets = tumours_for_order(order, case.tumours, lambda t: t.is_active or is_resected(t))
     ok = all(_is_ilms(t) and has_rms_component(t) is False for t in targets)
     return targets[0] if targets and ok else None
 
@@ -100,10 +100,8 @@ def ilms_rt_chemo_reserved(case: Case, ctx: RuleContext) -> Iterator[Recommendat
 
 
 def _chest_ct_fact(case: Case, tumour: Tumour) -> UsedFact | None:
-    """The latest chest CT since diagnosis (either undated: counted), or None."""
-    since = tumour.diagnosis_date
-    scans = [s for s in case.imaging if s.kind is ImagingKind.CT_CHEST
-             and (since is None or s.date is None or s.date >= since)]
+    """The latest chest CT since diagnosis (undated ones count, as the oldest), or None."""
+    scans = chest_cts_since_diagnosis(case, tumour)
     if not scans:
         return None
     latest = max(scans, key=lambda s: s.date.toordinal() if s.date else 0)

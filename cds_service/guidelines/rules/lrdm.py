@@ -11,23 +11,27 @@ from cds_service.case.model import ImagingKind
 from cds_service.case.model import ImagingStudy
 from cds_service.case.model import Margin
 from cds_service.case.model import Resection
-from cds_service.case.model import ResectionKind
-from cds_service.case.model import Site
 from cds_service.case.model import Tumour
 from cds_service.guidelines.conventions import ENTITY_NAMES
 from cds_service.guidelines.conventions import has_rms_component
 from cds_service.guidelines.conventions import is_deep
 from cds_service.guidelines.conventions import is_high_grade
+from cds_service.guidelines.conventions import is_inadequate
 from cds_service.guidelines.conventions import is_large
 from cds_service.guidelines.conventions import is_sarcoma
+from cds_service.guidelines.conventions import last_surgery
 from cds_service.guidelines.conventions import pecoma_risk
 from cds_service.guidelines.conventions import tumour_facts
 from cds_service.guidelines.engine import RuleContext
 from cds_service.guidelines.engine import rule
-from cds_service.guidelines.recommendation import ProposedOrder
 from cds_service.guidelines.recommendation import Recommendation
 from cds_service.guidelines.recommendation import SuggestionSpec
 from cds_service.guidelines.recommendation import UsedFact
+from cds_service.guidelines.rules.common import SITE_WORDS
+from cds_service.guidelines.rules.common import propose
+from cds_service.guidelines.rules.common import proposed_order
+from cds_service.guidelines.rules.common import surgery_words
+from cds_service.guidelines.rules.common import where
 from cds_service.guidelines.surveillance import VISIT_SCHEDULES
 from cds_service.guidelines.surveillance import YEAR_3_END
 from cds_service.guidelines.surveillance import YEAR_5_END
@@ -35,38 +39,8 @@ from cds_service.guidelines.surveillance import StudyDue
 from cds_service.guidelines.surveillance import StudyKind
 from cds_service.guidelines.surveillance import SurveillancePlan
 from cds_service.guidelines.surveillance import SurveillanceRisk
-from cds_service.guidelines.surveillance import is_excisional_biopsy
-from cds_service.guidelines.surveillance import is_inadequate
-from cds_service.guidelines.surveillance import last_surgery
 from cds_service.guidelines.surveillance import surveillance_plan
 from cds_service.hooks.models import Indicator
-
-SITE_WORDS = {
-    Site.UPPER_LIMB: "upper limb", Site.LOWER_LIMB: "lower limb", Site.HAND: "hand",
-    Site.FOOT: "foot", Site.TRUNK: "trunk", Site.RETROPERITONEUM: "retroperitoneum / abdomen",
-    Site.UTERUS: "uterus", Site.BROAD_LIGAMENT: "broad ligament", Site.HEAD_NECK: "head and neck",
-    Site.SKIN: "skin", Site.CHEST: "chest wall / chest",
-}
-"""How cards name a body region (``other`` is left unnamed)."""
-
-SURGERY_WORDS = {
-    ResectionKind.WIDE: "wide excision", ResectionKind.MARGINAL: "marginal excision",
-    ResectionKind.UNPLANNED: "unplanned excision", ResectionKind.MOHS: "Mohs surgery",
-    ResectionKind.RE_EXCISION: "re-excision", ResectionKind.EXCISION: "excision",
-}
-"""How cards name a resection."""
-
-
-def where(tumour: Tumour) -> str:
-    """`` of the lower limb`` for card text, or an empty string when the region is not named."""
-    words = SITE_WORDS.get(tumour.site.value) if tumour.site is not None else None
-    return f" of the {words}" if words else ""
-
-
-def surgery_words(surgery: Resection, tumour: Tumour) -> str:
-    """The resection's kind in words (an excisional biopsy is named as such)."""
-    return "excisional biopsy" if is_excisional_biopsy(surgery, tumour) \
-        else SURGERY_WORDS[surgery.kind]
 
 
 def _iso(date: dt.date | None) -> str:
@@ -76,12 +50,6 @@ def _iso(date: dt.date | None) -> str:
 def _surgery_fact(surgery: Resection, tumour: Tumour) -> UsedFact:
     return UsedFact("latest resection", surgery_words(surgery, tumour), surgery.date,
                     (surgery.source,))
-
-
-def _order(kind: str, tumour: Tumour) -> ProposedOrder:
-    return ProposedOrder(kind=kind, body_site=tumour.body_site,
-                         site=tumour.site.value if tumour.site else None,
-                         reason=f"Condition/{tumour.id}")
 
 
 @rule("sts-reexcision")
@@ -218,8 +186,8 @@ def _overdue_suggestion(tumour: Tumour, plan: SurveillancePlan) -> tuple[Suggest
     if not overdue:
         return ()
     label = "both" if len(overdue) > 1 else str(overdue[0].kind)
-    return (SuggestionSpec(label=label, recommended=True,
-                           creates=tuple(_order(_ORDER_KINDS[s.kind], tumour) for s in overdue)),)
+    creates = tuple(proposed_order(_ORDER_KINDS[study.kind], tumour) for study in overdue)
+    return (SuggestionSpec(label=label, creates=creates, recommended=True),)
 
 
 @rule("sts-recurrence-intensify")
@@ -240,9 +208,7 @@ def recurrence_intensify(case: Case, ctx: RuleContext) -> Iterator[Recommendatio
                    *(UsedFact.of("local recurrence", f, _iso(f.value or f.date))
                      for f in tumour.local_recurrences),
                    _study_fact("chest CT since the recurrence", chest_ct, "none")),
-            suggestions=() if chest_ct else (
-                SuggestionSpec(label="chest-ct", creates=(_order("chest-ct", tumour),),
-                               recommended=True),),
+            suggestions=() if chest_ct else (propose("chest-ct", "chest-ct", tumour),),
         )
 
 

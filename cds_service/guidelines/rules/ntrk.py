@@ -6,34 +6,31 @@ from collections.abc import Iterator
 
 from cds_service.case.model import AssayMethod
 from cds_service.case.model import Case
-from cds_service.case.model import ClinicalStatus
 from cds_service.case.model import DraftOrder
-from cds_service.case.model import DrugClass
 from cds_service.case.model import Entity
 from cds_service.case.model import IhcMarker
 from cds_service.case.model import MolecularResult
 from cds_service.case.model import OrderKind
 from cds_service.case.model import Tumour
+from cds_service.guidelines.conventions import NTRK_GENES
 from cds_service.guidelines.conventions import is_metastatic
+from cds_service.guidelines.conventions import is_recurrent
+from cds_service.guidelines.conventions import on_trk_inhibitor
 from cds_service.guidelines.conventions import tumour_facts
 from cds_service.guidelines.engine import RuleContext
 from cds_service.guidelines.engine import rule
 from cds_service.guidelines.recommendation import Recommendation
 from cds_service.guidelines.recommendation import UsedFact
-from cds_service.guidelines.rules.ascmn import order_fact
-from cds_service.guidelines.rules.ascmn import order_subject
-from cds_service.guidelines.rules.ascmn import order_tumours
-from cds_service.guidelines.rules.ascmn import propose
-from cds_service.guidelines.rules.ascmn import tumour_values
+from cds_service.guidelines.rules.common import order_fact
+from cds_service.guidelines.rules.common import order_subject
+from cds_service.guidelines.rules.common import propose
+from cds_service.guidelines.rules.common import tumour_values
+from cds_service.guidelines.rules.common import tumours_for_order
 from cds_service.hooks.models import Hook
 from cds_service.hooks.models import Indicator
 
-NTRK_GENES = ("gene/ntrk1", "gene/ntrk2", "gene/ntrk3")
-"""Concept ids of the three NTRK genes."""
-
 _RNA_CANDIDATES = (Entity.SPINDLE_NOS, Entity.SFT, Entity.ASPS, Entity.NTRK)
 _MISSABLE = (AssayMethod.IHC, AssayMethod.DNA_PANEL)
-_TRK_INHIBITORS = ("larotrectinib", "entrectinib", "repotrectinib")
 _METHOD_WORDS = {AssayMethod.IHC: "pan-TRK IHC", AssayMethod.DNA_PANEL: "DNA panel"}
 
 
@@ -117,7 +114,7 @@ def _ntrk_orders(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
     for order in ctx.orders(case):
         if not _is_missable_order(order):
             continue
-        tumour = next((t for t in order_tumours(order, case.tumours) if _tested_by(t)), None)
+        tumour = next((t for t in tumours_for_order(order, case.tumours) if _tested_by(t)), None)
         if tumour is None:
             continue
         yield Recommendation(
@@ -130,12 +127,6 @@ def _ntrk_orders(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
         )
 
 
-def _on_trk_inhibitor(case: Case) -> bool:
-    return any(m.drug_class is DrugClass.TRK_INHIBITOR
-               or any(name in m.drug.lower() for name in _TRK_INHIBITORS)
-               for m in case.medications)
-
-
 def _treatment_states(tumour: Tumour) -> list[str]:
     """Why the tumour needs systemic treatment: metastatic, unresectable or recurrent."""
     states = []
@@ -143,7 +134,7 @@ def _treatment_states(tumour: Tumour) -> list[str]:
         states.append("metastatic")
     if tumour.unresectable is not None and tumour.unresectable.value:
         states.append("unresectable")
-    if tumour.clinical_status is ClinicalStatus.RECURRENCE or tumour.local_recurrences:
+    if is_recurrent(tumour):
         states.append("recurrent")
     return states
 
@@ -151,7 +142,7 @@ def _treatment_states(tumour: Tumour) -> list[str]:
 @rule("ntrk-trk-inhibitor")
 def ntrk_trk_inhibitor(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
     """An active NTRK fusion-positive tumour, advanced or recurrent, with no TRK inhibitor."""
-    if _on_trk_inhibitor(case):
+    if on_trk_inhibitor(case):
         return
     for tumour in case.tumours:
         fusion = ntrk_fusion(tumour) if tumour.is_active else None

@@ -1,0 +1,180 @@
+"""Sarcoma work-up rules whose primary source is ASCMN: histology, local and chest staging."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from cds_service.case.model import Adequacy
+from cds_service.case.model import Biopsy
+from cds_service.case.model import BiopsyKind
+from cds_service.case.model import Case
+from cds_service.case.model import DraftOrder
+from cds_service.case.model import Entity
+from cds_service.case.model import ImagingKind
+from cds_service.case.model import OrderKind
+from cds_service.case.model import Site
+from cds_service.case.model import Tumour
+from cds_service.guidelines.conventions import PecomaRisk
+from cds_service.guidelines.conventions import chest_cts_since_diagnosis
+from cds_service.guidelines.conventions import has_primary_mri
+from cds_service.guidelines.conventions import has_rms_component
+from cds_service.guidelines.conventions import is_high_grade
+from cds_service.guidelines.conventions import is_large
+from cds_service.guidelines.conventions import is_resected
+from cds_service.guidelines.conventions import is_sarcoma
+from cds_service.guidelines.conventions import is_unconfirmed
+from cds_service.guidelines.conventions import pecoma_features
+from cds_service.guidelines.conventions import pecoma_risk
+from cds_service.guidelines.conventions import same_site
+from cds_service.guidelines.conventions import tumour_facts
+from cds_service.guidelines.engine import RuleContext
+from cds_service.guidelines.engine import rule
+from cds_service.guidelines.recommendation import Recommendation
+from cds_service.guidelines.recommendation import UsedFact
+from cds_service.guidelines.rules.common import PRESENCE
+from cds_service.guidelines.rules.common import flag_fact
+from cds_service.guidelines.rules.common import order_fact
+from cds_service.guidelines.rules.common import order_subject
+from cds_service.guidelines.rules.common import propose
+from cds_service.guidelines.rules.common import tumour_values
+from cds_service.guidelines.rules.common import tumours_for_order
+from cds_service.hooks.models import Hook
+from cds_service.hooks.models import Indicator
+
+_TISSUE_BIOPSIES = (BiopsyKind.CORE, BiopsyKind.INCISIONAL, BiopsyKind.EXCISIONAL)
+_INCONCLUSIVE = (Adequacy.SUSPICIOUS, Adequacy.NON_DIAGNOSTIC)
+_LOCAL_IMAGING = (ImagingKind.CT, ImagingKind.ULTRASOUND)
+
+
+@rule("sts-histologic-confirmation")
+def confirm_histologically(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+    """A provisional or differential diagnosis with no tissue sampled: get histology."""
+    for tumour in case.tumours:
+        if not tumour.is_active or not is_unconfirmed(tumour):
+            continue
+        # A resection specimen gives histology as well as a biopsy does.
+        if is_resected(tumour) or any(b.kind in _TISSUE_BIOPSIES for b in tumour.biopsies):
+            continue
+        status = str(tumour.verification)
+        yield Recommendation(
+            id="sts-histologic-confirmation", indicator=Indicator.INFO, subject=tumour.id,
+            values=tumour_values(tumour, status=status),
+            facts=(*tumour_facts(tumour), UsedFact("verification status", status, None,
+                                                   (tumour.source,)),
+                   UsedFact("core, incisional or excisional biopsy", "none on record")),
+            suggestions=(propose("core-biopsy", "core-biopsy", tumour),),
+        )
+
+
+def _unfollowed_fna(tumour: Tumour) -> Biopsy | None:
+    """The latest inconclusive FNA that no tissue sampling followed (undated ones do follow)."""
+    sampled = [b.date for b in tumour.biopsies if b.kind in _TISSUE_BIOPSIES]
+    sampled += [r.date for r in tumour.resections]
+    fnas = [b for b in tumour.biopsies if b.kind is BiopsyKind.FNA and b.adequacy is not None
+            and b.adequacy.value in _INCONCLUSIVE]
+    for fna in sorted(fnas, key=lambda b: b.date or dt.date.min, reverse=True):
+        if not any(d is None or fna.date is None or d >= fna.date for d in sampled):
+            return fna
+    return None
+
+
+def _biopsy_fact(name: str, biopsy: Biopsy) -> UsedFact:
+    result = biopsy.adequacy.value.value if biopsy.adequacy is not None else "result not recorded"
+    return UsedFact(name, result, biopsy.date, (biopsy.source,))
+
+
+@rule("sts-core-biopsy-after-fna")
+def core_biopsy_after_fna(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+    """A suspicious or non-diagnostic FNA with no core or surgical biopsy after it."""
+    for tumour in case.tumours:
+        fna = _unfollowed_fna(tumour) if tumour.is_active else None
+        if fna is None:
+            continue
+        result = str(fna.adequacy.value) if fna.adequacy is not None else "inconclusive"
+        yield Recommendation(
+            id="sts-core-biopsy-after-fna", indicator=Indicator.WARNING, subject=tumour.id,
+            values=tumour_values(tumour, result=result),
+            facts=(*tumour_facts(tumour), _biopsy_fact("fine needle aspiration", fna),
+                   UsedFact("core or surgical biopsy after it", "none on record")),
+            suggestions=(propose("core-biopsy", "core-biopsy", tumour),),
+        )
+
+
+@rule("sts-mri-local-staging")
+def mri_local_staging(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+    """No MRI of the primary site (PV); a CT or ultrasound drafted for local staging instead."""
+    if ctx.hook is Hook.PATIENT_VIEW:
+        for tumour in case.tumours:
+            if tumour.is_active and not has_primary_mri(case, tumour):
+                yield Recommendation(
+                    id="sts-mri-local-staging", indicator=Indicator.INFO, subject=tumour.id,
+                    values=tumour_values(tumour),
+                    facts=(*tumour_facts(tumour),
+                           UsedFact("MRI of the primary site", "none on record")),
+                    suggestions=(propose("mri", "mri", tumour),),
+                )
+        return
+    for order in ctx.orders(case):
+        imaged = _locally_imaged(case, order)
+        if imaged is not None:
+            yield Recommendation(
+                id="sts-mri-local-staging", indicator=Indicator.WARNING,
+                subject=order_subject(order), variant="order",
+                values=tumour_values(imaged, order=order.label),
+                facts=(order_fact(order), *tumour_facts(imaged),
+                       UsedFact("MRI of the primary site", "none on record")),
+                suggestions=(propose("replace-with-mri", "mri", imaged, order),),
+                against_order=True,
+            )
+
+
+def _locally_imaged(case: Case, order: DraftOrder) -> Tumour | None:
+    """The active tumour without MRI whose site a draft CT (not chest) or ultrasound images."""
+    if order.kind is not OrderKind.IMAGING or order.imaging not in _LOCAL_IMAGING \
+            or order.site is Site.CHEST:
+        return None
+    for tumour in tumours_for_order(order, case.tumours):
+        if tumour.is_active and same_site(order.site, tumour) \
+                and not has_primary_mri(case, tumour):
+            return tumour
+    return None
+
+
+def _chest_risks(tumour: Tumour) -> list[str]:
+    """Why a sarcoma's chest needs staging (conventions); unknown facts give no reason."""
+    risks = []
+    if is_high_grade(tumour):
+        risks.append("high grade")
+    if is_large(tumour):
+        risks.append("larger than 5 cm")
+    # Indeterminate PEComa risk means high for surveillance only, not for staging.
+    if tumour.entity.value is Entity.PECOMA and pecoma_risk(tumour) is PecomaRisk.HIGH:
+        risks.append("high-risk PEComa features")
+    if tumour.entity.value is Entity.ILMS and has_rms_component(tumour):
+        risks.append("rhabdomyosarcomatous component")
+    return risks
+
+
+@rule("sts-chest-ct-staging")
+def chest_ct_staging(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+    """An active sarcoma at risk of lung metastasis with no chest CT since diagnosis."""
+    for tumour in case.tumours:
+        if not tumour.is_active or not is_sarcoma(tumour):
+            continue
+        risks = _chest_risks(tumour)
+        if not risks or chest_cts_since_diagnosis(case, tumour):
+            continue
+        facts = [*tumour_facts(tumour), UsedFact.of("grade", tumour.grade),
+                 UsedFact.of("greatest dimension (cm)", tumour.size_cm)]
+        if tumour.entity.value is Entity.ILMS:
+            facts.append(flag_fact("rhabdomyosarcomatous component", tumour.rms_component))
+        if tumour.entity.value is Entity.PECOMA:
+            facts += [UsedFact(f"PEComa feature: {name}", PRESENCE[value])
+                      for name, value in pecoma_features(tumour).items()]
+        facts.append(UsedFact("chest CT since diagnosis", "none on record"))
+        yield Recommendation(
+            id="sts-chest-ct-staging", indicator=Indicator.INFO, subject=tumour.id,
+            values=tumour_values(tumour, risks=", ".join(risks)), facts=tuple(facts),
+            suggestions=(propose("chest-ct", "chest-ct", tumour),),
+        )
