@@ -63,12 +63,19 @@ def select_resources(resources: Iterable[Any], terminology: Terminology) -> Sele
         if ref in seen and resource.get("id"):
             continue  # the same resource twice (two pages, two keys): read it once
         seen.add(ref)
-        if resource_problems(resource):
+        if _invalid(resource):
             unreadable.append(ref)
             log.warning("skipped unreadable resource %s", ref)
             continue
         kept.append(resource)
     return Selection(tuple(kept), tuple(dict.fromkeys(unreadable)))
+
+
+def _invalid(resource: JsonObject) -> bool:
+    try:
+        return bool(resource_problems(resource))
+    except RecursionError:  # nested deeper than the validator follows (extensions in extensions)
+        return True
 
 
 def _conditions_named_by(resource: JsonObject) -> list[str]:
