@@ -100,7 +100,8 @@ class CardRenderer:
 
 def build_order(template: OrderTemplate, order: ProposedOrder, patient_id: str) -> dict[str, Any]:
     """A draft-proposal FHIR resource for ``order``, coded as the template says."""
-    codings = list(template.codings_by_site.get(order.site or "", ())) + list(template.codings)
+    # A site-specific code replaces the generic one (terminology.md §5: CPT by limb, "else" SNOMED).
+    codings = list(template.codings_by_site.get(order.site or "", ()) or template.codings)
     concept: dict[str, Any] = {"text": template.text}
     if codings:
         concept["coding"] = [dict(c) for c in codings]
