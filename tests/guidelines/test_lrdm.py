@@ -230,7 +230,7 @@ def test_surveillance_both_overdue_one_suggestion_creates_both() -> None:
     assert suggestion.creates[0].body_site == THIGH
     card = check_card(recs[0])
     assert card["selectionBehavior"] == "at-most-one"
-    assert created_codes(card) == [["73718", "113091000"], ["71250", "29252-4"]]
+    assert created_codes(card) == [["73718"], ["71250", "29252-4"]]
     assert card["suggestions"][0]["actions"][0]["resource"]["bodySite"] == [THIGH]
     assert card["suggestions"][0]["actions"][0]["resource"]["reasonReference"] == [
         {"reference": "Condition/cond-1"}]
