@@ -16,15 +16,33 @@ def attach(findings: Iterable[Finding], tumour_sites: Mapping[str, Site | None],
            terminology: Terminology) -> dict[str, list[Finding]]:
     """Group findings by tumour ref; a finding that fits no single tumour is left out.
 
+    A finding that names no Condition but names a Procedure (a margin ``partOf`` its resection)
+    goes where that Procedure's own findings went; failing that, by body site or to the only
+    tumour like any other.
+
     Args:
         findings: findings to attach.
         tumour_sites: ``Condition/<id>`` of each tumour -> its site (None when unknown).
         terminology: to read the findings' body sites.
     """
-    grouped: dict[str, list[Finding]] = defaultdict(list)
     refs = list(tumour_sites)
-    for finding in findings:
-        for ref in target_tumours(finding, refs, tumour_sites, terminology):
+    items = list(findings)
+    targets: dict[int, list[str]] = {}
+    by_procedure: dict[str, list[str]] = defaultdict(list)
+    for finding in items:
+        if finding.procedures and not finding.targets:
+            continue  # placed below, once the Procedures' own findings are
+        targets[id(finding)] = target_tumours(finding, refs, tumour_sites, terminology)
+        if finding.source.startswith("Procedure/"):
+            by_procedure[finding.source] += targets[id(finding)]
+    for finding in items:
+        if id(finding) not in targets:
+            named = [r for procedure in finding.procedures for r in by_procedure.get(procedure, ())]
+            targets[id(finding)] = list(dict.fromkeys(named)) or target_tumours(
+                finding, refs, tumour_sites, terminology)
+    grouped: dict[str, list[Finding]] = defaultdict(list)
+    for finding in items:  # record order, as the assembly reads it
+        for ref in targets[id(finding)]:
             grouped[ref].append(finding)
     return grouped
 

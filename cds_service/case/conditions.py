@@ -30,21 +30,29 @@ _EXCLUDED = {"entered-in-error", "refuted"}
 
 
 def map_condition(resource: JsonObject, terminology: Terminology) -> list[TumourSeed | Finding]:
-    """What a Condition says: a tumour, or findings about one (empty when irrelevant)."""
+    """What a Condition says: a tumour, or findings about one (empty when irrelevant).
+
+    Words that hedge a finding ("possible metastasis", "recurrence cannot be excluded") leave the
+    finding unrecorded, but still say what the record is about: a Condition for a suspected
+    metastasis or recurrence is no second tumour. A hedged tumour name still names the tumour
+    (its verificationStatus says how sure the diagnosis is).
+    """
     if status_code(resource.get("verificationStatus")) in _EXCLUDED:
         return []
     ref = reference_of(resource)
-    matches = positive(_matches(resource, terminology))
-    concepts = [m.concept for m in matches]
+    stated = positive(_matches(resource, terminology))
+    matches = [m for m in stated if not m.uncertain or m.concept.startswith("entity/")]
     date = first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate")
     findings = _findings(resource, ref, matches, terminology, date)
-    metastatic = "behaviour/metastatic" in concepts or any(f.kind == "metastasis" for f in findings)
+    about = _findings(resource, ref, stated, terminology, date)  # hedged findings too
+    metastatic = "behaviour/metastatic" in {m.concept for m in stated} \
+        or any(f.kind == "metastasis" for f in about)
     if metastatic:
         return list(findings)
     entities = in_domain(matches, "entity")
-    if not entities and findings:
+    if not entities and about:
         return list(findings)  # a fracture, a recurrence: about a tumour, not a tumour
-    recurrence_record = any(f.kind == "recurrence" and f.targets != (ref,) for f in findings)
+    recurrence_record = any(f.kind == "recurrence" and f.targets != (ref,) for f in about)
     # The entity is the most specific one named; its provenance is that of its own matches.
     best = terminology.most_specific(entities)
     seed = TumourSeed(
@@ -101,12 +109,16 @@ def _findings(resource: JsonObject, ref: str, matches: list[Match], terminology:
               date: Any) -> list[Finding]:
     targets = tuple(related_conditions(resource))
     found: list[Finding] = []
+    # "Pathological fracture of the left femur through tumour": the cause, named apart from the
+    # fracture, makes it a fracture in neoplastic disease.
+    neoplastic_cause = any(attribute(terminology, c, "fracture_cause") == "neoplastic"
+                           for c in in_domain(matches, "finding"))
     for concept in in_domain(matches, "finding"):
         text = only_text(m for m in matches if m.concept == concept)
         kind = _finding_kind(concept, terminology)
         if kind == "fracture":
-            value: Any = {"neoplastic": attribute(terminology, concept, "neoplastic"),
-                          "sites": in_domain(matches, "site")}
+            value: Any = {"neoplastic": attribute(terminology, concept, "neoplastic")
+                          or neoplastic_cause, "sites": in_domain(matches, "site")}
         elif kind == "metastasis":
             value = {"lung": attribute(terminology, concept, "pulmonary"),
                      "nodal": bool(attribute(terminology, concept, "nodal"))}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from cds_service.case.concepts import in_domain
@@ -13,7 +14,7 @@ from cds_service.terminology import Terminology
 JsonObject = dict[str, Any]
 
 _ASSAYS = {"rna": AssayMethod.RNA_NGS, "dna": AssayMethod.DNA_PANEL, "fish": AssayMethod.FISH,
-           "ihc": AssayMethod.IHC}
+           "ihc": AssayMethod.IHC, "unknown": AssayMethod.UNKNOWN}
 _AMPLIFIED_GENES = {"gene/mdm2", "gene/cdk4"}
 
 
@@ -62,6 +63,16 @@ def read_molecular(resource: JsonObject, concepts: list[str], detected: bool | N
              from_text) for gene in genes]
 
 
+def most_informative(assays: Collection[AssayMethod | None]) -> AssayMethod | None:
+    """The assay that says most of several named for one test or result: an RNA assay wins
+    ("DNA and RNA hybrid-capture panel" sequences RNA), then a DNA panel, FISH, IHC, unknown."""
+    return next((a for a in _PREFERENCE if a in assays), None)
+
+
+_PREFERENCE = (AssayMethod.RNA_NGS, AssayMethod.DNA_PANEL, AssayMethod.FISH, AssayMethod.IHC,
+               AssayMethod.UNKNOWN)
+
+
 def _component_genes(resource: JsonObject, terminology: Terminology) -> list[str]:
     genes: list[str] = []
     for component in resource.get("component") or []:
@@ -84,11 +95,11 @@ def _method(resource: JsonObject, concepts: list[str], terminology: Terminology)
     texts = [n.get("text") for n in resource.get("note") or [] if isinstance(n, dict)]
     texts.append(resource.get("valueString"))
     notes = " ".join(t for t in texts if isinstance(t, str))
-    found += in_domain(terminology.match_text(notes, domain="test"), "test")
-    for concept in found:
-        assay = _ASSAYS.get(str(terminology.attributes(concept).get("assay")))
-        if assay:
-            return assay
+    found += in_domain(positive(terminology.match_text(notes, domain="test")), "test")
+    assay = most_informative({_ASSAYS.get(str(terminology.attributes(c).get("assay")))
+                              for c in found})
+    if assay is not None and assay is not AssayMethod.UNKNOWN:
+        return assay
     fish = in_domain(terminology.match_codeable_concept(resource.get("method"), domain="method"),
                      "method")
     return AssayMethod.FISH if "method/fish" in fish else AssayMethod.UNKNOWN

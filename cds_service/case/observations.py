@@ -17,6 +17,8 @@ from cds_service.case.fhir_values import referenced
 from cds_service.case.findings import Finding
 from cds_service.case.molecular import is_molecular
 from cds_service.case.molecular import read_molecular
+from cds_service.terminology import MAX_TEXT_CHARS
+from cds_service.terminology import Match
 from cds_service.terminology import Terminology
 
 JsonObject = dict[str, Any]
@@ -73,17 +75,25 @@ def map_observation(resource: JsonObject, terminology: Terminology) -> list[Find
 
 
 def presence(resource: JsonObject, terminology: Terminology) -> bool | None:
-    """Whether an Observation's value says present/positive (True), absent/negative (False)."""
+    """Whether an Observation's value says present/positive (True), absent/negative (False).
+
+    None when the value says neither, or only hedges ("possibly present", "cannot be excluded").
+    """
     if isinstance(resource.get("valueBoolean"), bool):
         return bool(resource["valueBoolean"])
     matches = terminology.match_codeable_concept(resource.get("valueCodeableConcept"),
                                                  domain="value")
     matches += terminology.match_text(resource.get("valueString"), domain="value")
+    return _result(matches)
+
+
+def _result(matches: list[Match]) -> bool | None:
+    # The first present/absent value decides; a hedged one leaves the result unknown.
     for match in matches:
-        if match.concept in _TRUE_VALUES:
-            return not match.negated
-        if match.concept in _FALSE_VALUES:
-            return match.negated
+        if match.concept in _TRUE_VALUES or match.concept in _FALSE_VALUES:
+            if match.uncertain:
+                return None
+            return (match.concept in _TRUE_VALUES) is not match.negated
     return None
 
 
@@ -173,12 +183,14 @@ def _morphology(resource: JsonObject, terminology: Terminology) -> list[tuple[st
 
 
 def _narrative(resource: JsonObject, terminology: Terminology) -> list[tuple[str, Any, bool]]:
-    """Facts stated in a pathology narrative (valueString, code text, notes)."""
+    """Facts stated in a pathology narrative (valueString, notes); hedged ones are not facts."""
     texts = [resource.get("valueString")]
     texts += [n.get("text") for n in resource.get("note") or [] if isinstance(n, dict)]
     found: list[tuple[str, Any, bool]] = []
     for text in texts:
         for match in terminology.match_text(text, domain=("finding", "obs", "depth")):
+            if match.uncertain:
+                continue  # "possible necrosis": neither present nor absent, so not recorded
             kind = _TEXT_FLAGS.get(match.concept)
             if kind:
                 found.append((kind, not match.negated, True))
@@ -189,23 +201,60 @@ def _narrative(resource: JsonObject, terminology: Terminology) -> list[tuple[str
 
 
 def text_markers(text: Any, terminology: Terminology) -> list[tuple[str, Any, bool]]:
-    """IHC results written as prose: "desmin positive, ALK negative" (one clause per marker)."""
+    """IHC results written as prose, one ``ihc`` fact per marker named.
+
+    A sentence is read part by part (parts end at a comma or "and"): a result written after its
+    markers applies to them and to the markers of earlier parts that had none ("HMB-45 and
+    Melan-A positive"); a result written before its marker carries on to the next parts until
+    another result ("positive for desmin and SMA, negative for S-100"). A marker left without a
+    result, or hedged, has result None. Only the first ``MAX_TEXT_CHARS`` characters are read.
+    """
     if not isinstance(text, str):
         return []
     found: list[tuple[str, Any, bool]] = []
-    for clause in re.split(r"[;,.\n]| and ", text):
-        markers = in_domain(terminology.match_text(clause, domain="ihc"), "ihc")
-        if len(markers) != 1 or markers[0] == "ihc/study":
-            continue
-        values = terminology.match_text(clause, domain="value")
-        result = None
-        for match in values:
-            if match.concept in _TRUE_VALUES:
-                result = not match.negated
-            elif match.concept in _FALSE_VALUES:
-                result = match.negated
-        found.append(("ihc", (markers[0], result), True))
+    for sentence in _SENTENCE.split(text[:MAX_TEXT_CHARS]):
+        results: dict[str, bool | None] = {}
+        pending: list[str] = []
+        carried: bool | None = None
+        for part in _PART.split(sentence):
+            markers = _placed(part, terminology.match_text(part, domain="ihc"),
+                              lambda c: c != "ihc/study")
+            values = _placed(part, terminology.match_text(part, domain="value"),
+                             lambda c: c in _TRUE_VALUES or c in _FALSE_VALUES)
+            if not values:
+                if carried is not None:
+                    results.update((m.concept, carried) for _, m in markers)
+                else:
+                    pending += [m.concept for _, m in markers]
+                continue
+            for at, marker in markers:
+                value = next((v for v_at, v in values if v_at > at), values[-1][1])
+                results[marker.concept] = None if marker.uncertain else _result([value])
+            if not markers or values[0][0] > markers[0][0]:  # "... positive": backwards
+                results.update((c, _result([values[0][1]])) for c in pending)
+            pending = []
+            # "positive for desmin": forwards, to the parts that follow with no result of their own
+            prefix = bool(markers) and values[-1][0] < markers[-1][0]
+            carried = _result([values[-1][1]]) if prefix else None
+        results.update((c, None) for c in pending if c not in results)
+        found += [("ihc", (concept, result), True) for concept, result in results.items()]
     return found
+
+
+_SENTENCE = re.compile(r"[;.\n]")
+_PART = re.compile(r",| and | & ", re.IGNORECASE)
+
+
+def _placed(part: str, matches: list[Match],
+            keep: Callable[[str], bool]) -> list[tuple[int, Match]]:
+    """The kept matches with where they stand in ``part``, in reading order."""
+    lowered = part.lower()
+    placed = []
+    for match in matches:
+        if keep(match.concept):
+            at = lowered.find((match.matched or "").lower())
+            placed.append((at if at >= 0 else len(part), match))
+    return sorted(placed, key=lambda item: item[0])
 
 
 def _first_coding(cc: Any) -> tuple[str | None, str | None]:

@@ -17,6 +17,7 @@ from cds_service.case.model import AssayMethod
 from cds_service.case.model import DraftOrder
 from cds_service.case.model import IhcMarker
 from cds_service.case.model import OrderKind
+from cds_service.case.molecular import most_informative
 from cds_service.case.procedures import imaging_kind
 from cds_service.terminology import Terminology
 
@@ -67,9 +68,10 @@ def _service_fields(resource: JsonObject, terminology: Terminology) -> dict[str,
             return {"kind": OrderKind.IHC_TEST, "marker": IhcMarker(concept.split("/")[1])
                     if concept.split("/")[1] in IhcMarker._value2member_map_ else None,
                     "assay": AssayMethod.IHC if concept == "ihc/pan-trk" else None}
-    for concept in in_domain(matches, "test"):
-        assay = _ASSAYS.get(str(terminology.attributes(concept).get("assay")))
-        return {"kind": OrderKind.MOLECULAR_TEST, "assay": assay}
+    tests = in_domain(matches, "test")
+    if tests:
+        assays = {_ASSAYS.get(str(terminology.attributes(c).get("assay"))) for c in tests}
+        return {"kind": OrderKind.MOLECULAR_TEST, "assay": most_informative(assays)}
     drug, drug_class, _ = classify_drug(resource.get("code"), terminology)
     if drug_class is not None:  # chemotherapy ordered as a ServiceRequest ("Chemotherapy cycle")
         return {"kind": OrderKind.DRUG, "drug": drug, "drug_class": drug_class}

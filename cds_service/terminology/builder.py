@@ -33,6 +33,7 @@ from cds_service.terminology.text import phrase_pattern
 from cds_service.terminology.text import whole_words
 
 _ICD10_PREFIX = re.compile(r"^[A-Z][0-9A-Z]{1,6}$")
+_ICDO_BEHAVIOUR_DIGITS = frozenset("012369")
 # Closed vocabularies of the attributes rules branch on, checked per domain.
 _ENUM_ATTRIBUTES = {
     ("drug", "class"): DrugClass,
@@ -170,6 +171,16 @@ class IndexBuilder:
                 )
         if "rank" in attributes and not isinstance(attributes["rank"], int):
             self.problems.append(f"{where}: attribute rank must be an integer")
+        behaviours = attributes.get("icdo_behaviours")
+        if behaviours is not None and not (
+            isinstance(behaviours, list)
+            and behaviours
+            and all(isinstance(b, str) and b in _ICDO_BEHAVIOUR_DIGITS for b in behaviours)
+        ):
+            self.problems.append(
+                f"{where}: attribute icdo_behaviours must list ICD-O-3 behaviour digits "
+                f"({', '.join(sorted(_ICDO_BEHAVIOUR_DIGITS))})"
+            )
         self.references += [(where, name, value) for name, value in _strings(attributes)]
         self.attribute_codes += [(where, system, code) for system, code in _codings(attributes)]
 

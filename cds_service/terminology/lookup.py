@@ -23,6 +23,11 @@ from cds_service.terminology.text import clean
 
 _VIA_RANK = {"code": 0, "prefix": 1, "text": 2}
 
+MAX_TEXT_CHARS = 20_000
+"""Any one string is read up to this length (longer text is cut, the rest ignored): the phrase
+matcher costs time linear in the text (about a second per MiB), and a coded element, a note or a
+pathology narrative that the rules read states its facts well within it."""
+
 
 class Terminology:
     """Value sets loaded from the data files, with their indexes; built by ``load_terminology``.
@@ -53,6 +58,13 @@ class Terminology:
         self._behaviours = behaviours
         self._domains = frozenset(matchers)
         self._icdo = next((s.uri for s in systems.values() if s.form is CodeForm.ICDO3), "")
+        # Concepts whose bare ICD-O-3 histology codes stand only for some behaviours (attribute
+        # icdo_behaviours): 8811 is a sarcoma as 8811/3, not as 8811/0 fibromyxoma.
+        self._icdo_behaviours = {
+            concept: frozenset(info.attributes["icdo_behaviours"])
+            for concept, info in concepts.items()
+            if isinstance(info.attributes.get("icdo_behaviours"), tuple)
+        }
 
     @property
     def domains(self) -> frozenset[str]:
@@ -126,7 +138,7 @@ class Terminology:
                 canonical = self.canonical_system(system)
                 raw = code.strip() if isinstance(code, str) else None
                 found += [
-                    Match(m.concept, "text", m.negated, canonical, raw, m.matched)
+                    Match(m.concept, "text", m.negated, canonical, raw, m.matched, m.uncertain)
                     for m in self._text_matches(display, domains)
                 ]
         text = cc.get("text")
@@ -135,7 +147,9 @@ class Terminology:
         return _unique(sorted(found, key=lambda m: _VIA_RANK[m.via]))
 
     def match_text(self, text: Any, *, domain: str | Collection[str] | None = None) -> list[Match]:
-        """Recognise concepts in free text: whole words, any case, negation-aware.
+        """Recognise concepts in free text: whole words, any case, negation- and hedge-aware.
+
+        Only the first ``MAX_TEXT_CHARS`` characters of a string are read.
 
         Args:
             text: the text (anything but a string gives []).
@@ -148,6 +162,10 @@ class Terminology:
     def morphology(self, code: Any) -> Morphology | None:
         """Read an ICD-O-3 morphology code (``8714/3``, ``87143``, ``8714-3``, ``M-8714/3``).
 
+        A histology-only code of the data (``8811``) gives its entity for every behaviour, unless
+        the entity lists the behaviours it stands for (attribute ``icdo_behaviours``: ``8811/0``
+        fibromyxoma is no sarcoma).
+
         Returns:
             Its parts and entity, or None when ``code`` is not shaped like a morphology code.
         """
@@ -157,7 +175,8 @@ class Terminology:
         entity = None
         for key in lookup_keys(CodeForm.ICDO3, parsed.canonical):
             hits = self._codes.get((self._icdo, key), ())
-            entities = [c for c in hits if c.startswith("entity/")]
+            entities = [c for c in hits if c.startswith("entity/")
+                        and self._behaviour_fits(c, key, parsed.behaviour)]
             if entities:
                 entity = entities[0]
                 break
@@ -196,7 +215,7 @@ class Terminology:
         self, value: Any, domains: frozenset[str], pattern: re.Pattern[str], depth: int
     ) -> bool:
         if isinstance(value, str):
-            return pattern.search(clean(value)) is not None
+            return pattern.search(clean(value[:MAX_TEXT_CHARS])) is not None
         if isinstance(value, list) and depth == 0:
             return any(self._candidate(v, domains, pattern, 1) for v in value)
         if not isinstance(value, Mapping):
@@ -238,8 +257,11 @@ class Terminology:
         raw = code.strip()
         found: list[Match] = []
         taken: set[str] = set()
+        digit = parse_icdo(raw) if info.form is CodeForm.ICDO3 else None
         for key in keys:
-            hits = [c for c in self._codes.get((info.uri, key), ()) if _domain_of(c) not in taken]
+            hits = [c for c in self._codes.get((info.uri, key), ())
+                    if _domain_of(c) not in taken
+                    and self._behaviour_fits(c, key, digit.behaviour if digit else None)]
             found += [Match(c, "code", False, info.uri, raw) for c in hits]
             taken.update(_domain_of(c) for c in hits)
         for length, rules in self._prefixes.get(info.uri, {}).items():
@@ -247,22 +269,27 @@ class Terminology:
                 if _domain_of(concept) not in taken:
                     found.append(Match(concept, "prefix", False, info.uri, raw))
                     taken.add(_domain_of(concept))
-        if info.form is CodeForm.ICDO3:
-            digit = parse_icdo(raw)
-            behaviour = self._behaviours.get(digit.behaviour) if digit and digit.behaviour else None
+        if digit is not None:
+            behaviour = self._behaviours.get(digit.behaviour) if digit.behaviour else None
             if behaviour:
                 found.append(Match(behaviour, "code", False, info.uri, raw))
         return found
 
+    def _behaviour_fits(self, concept: str, key: str, behaviour: str | None) -> bool:
+        # Only a bare histology key (no "/b") of a concept with icdo_behaviours is conditional.
+        allowed = self._icdo_behaviours.get(concept)
+        return allowed is None or behaviour is None or "/" in key or behaviour in allowed
+
     def _text_matches(self, text: str, domains: frozenset[str]) -> list[Match]:
+        text = text[:MAX_TEXT_CHARS]  # a multi-megabyte string must not hold the call for seconds
         cleaned = clean(text)
         scope = None
         found: list[Match] = []
         for domain in sorted(domains & self._domains):
             for concept, start, end in self._matchers[domain].find(cleaned):
                 scope = scope or self._negation.scan(cleaned)
-                negated = scope.is_negated(start, end)
-                found.append(Match(concept, "text", negated, None, None, text[start:end]))
+                found.append(Match(concept, "text", scope.is_negated(start, end), None, None,
+                                   text[start:end], scope.is_uncertain(start, end)))
         return found
 
 
@@ -275,10 +302,11 @@ def _domain(match: Match) -> str:
 
 
 def _unique(matches: list[Match]) -> list[Match]:
-    seen: set[tuple[str, bool]] = set()
-    out = []
+    # One match per (concept, negated), in first-seen order; a statement beats a hedge of the
+    # same concept ("possible necrosis ... necrosis present" states necrosis present).
+    out: dict[tuple[str, bool], Match] = {}
     for match in matches:
-        if (match.concept, match.negated) not in seen:
-            seen.add((match.concept, match.negated))
-            out.append(match)
-    return out
+        key = (match.concept, match.negated)
+        if key not in out or (out[key].uncertain and not match.uncertain):
+            out[key] = match
+    return list(out.values())

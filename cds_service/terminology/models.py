@@ -178,7 +178,7 @@ class SystemsFile(_Strict):
 
 
 class NegationCues(_Strict):
-    """Cue phrases (lower case) that decide whether a recognised phrase is negated."""
+    """Cue phrases (lower case) that decide whether a recognised phrase is negated or hedged."""
 
     pre: list[Synonym]
     """Negate a phrase that follows them in the same clause (``no``, ``without``...)."""
@@ -190,6 +190,11 @@ class NegationCues(_Strict):
     """Affirm, and so stop a negation's reach (``positive``, ``present``)."""
     pseudo: list[Synonym]
     """Look like negations but are not (``not otherwise specified``, ``cannot be excluded``)."""
+    hedge_pre: list[Synonym] = []
+    """Hedge a phrase that follows them like a ``pre`` cue (``possible``, ``suspicious for``):
+    the phrase is uncertain, neither present nor absent."""
+    hedge_post: list[Synonym] = []
+    """Hedge a phrase they follow closely in the same segment (``cannot be excluded``)."""
 
 
 class LanguageFile(_Strict):

@@ -1,4 +1,4 @@
-"""Negation of recognised phrases: cues, clause and segment boundaries, NegEx-style rules."""
+"""Negation and hedging of recognised phrases: cues, clause and segment boundaries, NegEx-style."""
 
 from __future__ import annotations
 
@@ -28,10 +28,14 @@ class Role(Flag):
     POST_TERMINAL = auto()
     AFFIRM = auto()
     PSEUDO = auto()
+    HEDGE_PRE = auto()
+    HEDGE_POST = auto()
 
 
 _BEFORE = Role.PRE | Role.AFFIRM | Role.PSEUDO
 _STOP = Role.AFFIRM | Role.PSEUDO
+# Cues that decide a hedge: a hedge cue, or any cue that states presence or absence.
+_HEDGE_BEFORE = _BEFORE | Role.HEDGE_PRE
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,10 @@ class Negation:
     3. otherwise, when its segment holds no cue before it, the nearest cue before it earlier in
        the clause (``no necrosis, atypia or mitoses``).
     Affirmations (``positive``) and pseudo-negations (``not otherwise specified``) stop a negation.
+
+    Hedging (``possible necrosis``, ``X cannot be excluded``) follows the same three rules with
+    the hedge cues: the nearest deciding cue before the phrase, else the first cue after it,
+    else the nearest cue earlier in the clause; a hedge cue there makes the phrase uncertain.
     """
 
     def __init__(self, language: LanguageFile, spelling: Spelling) -> None:
@@ -63,6 +71,8 @@ class Negation:
             (Role.POST_TERMINAL, cues.post_terminal),
             (Role.AFFIRM, cues.affirm),
             (Role.PSEUDO, cues.pseudo),
+            (Role.HEDGE_PRE, cues.hedge_pre),
+            (Role.HEDGE_POST, cues.hedge_post),
         ):
             for phrase in phrases:
                 key = phrase_key(phrase, spelling)
@@ -91,7 +101,8 @@ class Negation:
 
 
 def _all(cues: NegationCues) -> list[str]:
-    return [*cues.pre, *cues.post, *cues.post_terminal, *cues.affirm, *cues.pseudo]
+    return [*cues.pre, *cues.post, *cues.post_terminal, *cues.affirm, *cues.pseudo,
+            *cues.hedge_pre, *cues.hedge_post]
 
 
 def _spans(regex: re.Pattern[str], text: str) -> tuple[list[int], list[int]]:
@@ -126,7 +137,9 @@ class NegationScope:
         """Return whether the phrase at ``text[start:end]`` is negated."""
         seg_lo = _last_end(self._segments, start)
         seg_hi = _next_start(self._segments, end, len(self._text))
-        before = self._nearest_before(start, seg_lo)
+        # A hedge cue in the segment stands for itself: "no necrosis, possible atypia" does not
+        # carry the "no" over the comma.
+        before = self._nearest_before(start, seg_lo, roles=_BEFORE | Role.HEDGE_PRE)
         if before is not None and before.role & Role.PRE:
             return True
         after = self._first_after(end, seg_hi)
@@ -137,7 +150,24 @@ class NegationScope:
             return earlier is not None and bool(earlier.role & Role.PRE)
         return False
 
-    def _nearest_before(self, position: int, floor: int, *, followed: bool = False) -> _Cue | None:
+    def is_uncertain(self, start: int, end: int) -> bool:
+        """Return whether the phrase at ``text[start:end]`` is hedged (neither stated present
+        nor absent): ``possible necrosis``, ``suspicious for ...``, ``... cannot be excluded``."""
+        seg_lo = _last_end(self._segments, start)
+        seg_hi = _next_start(self._segments, end, len(self._text))
+        before = self._nearest_before(start, seg_lo, roles=_HEDGE_BEFORE)
+        if before is not None and before.role & Role.HEDGE_PRE:
+            return True
+        if self._hedged_after(end, seg_hi):
+            return True
+        if before is None:
+            earlier = self._nearest_before(seg_lo, _last_end(self._clauses, start), followed=True,
+                                           roles=_HEDGE_BEFORE)
+            return earlier is not None and bool(earlier.role & Role.HEDGE_PRE)
+        return False
+
+    def _nearest_before(self, position: int, floor: int, *, followed: bool = False,
+                        roles: Role = _BEFORE) -> _Cue | None:
         # followed: skip cues that end their own segment ("S-100 negative, desmin ..."): those
         # were post-cues of an earlier phrase, not pre-cues carried over a comma.
         index = bisect_right(self._cue_ends, position) - 1
@@ -146,10 +176,28 @@ class NegationScope:
             ends_segment = followed and not _WORDISH.search(
                 self._text, cue.end, _next_start(self._segments, cue.end, len(self._text))
             )
-            if cue.role & _BEFORE and not ends_segment:
+            if cue.role & roles and not ends_segment:
                 return cue
             index -= 1
         return None
+
+    def _hedged_after(self, position: int, ceiling: int) -> bool:
+        # The first cue after the phrase within the window decides: a hedge ("... cannot be
+        # excluded") or a statement either way ("... present", "... not identified").
+        index = bisect_left(self._cue_starts, position)
+        for cue in self._cues[index:]:
+            if cue.end > ceiling:
+                return False
+            if len(_WORD.findall(self._text, position, cue.start)) > self._window:
+                return False
+            if cue.role & Role.HEDGE_POST:
+                # A cue that also hedges what follows it ("necrosis and possible atypia") is the
+                # phrase's own only when it ends the segment ("metastasis suspected").
+                return not (cue.role & Role.HEDGE_PRE and _WORDISH.search(self._text, cue.end,
+                                                                           ceiling))
+            if cue.role & (Role.POST | Role.POST_TERMINAL | _STOP | Role.PRE):
+                return False
+        return False
 
     def _first_after(self, position: int, ceiling: int) -> bool | None:
         index = bisect_left(self._cue_starts, position)

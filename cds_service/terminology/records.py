@@ -30,6 +30,10 @@ class Match:
         system: canonical system URI of the coding (also for a display match), else None.
         code: the code as received, else None.
         matched: the text that matched, for ``via == "text"``.
+        uncertain: the text hedges the concept (``possible necrosis``, ``rhabdomyosarcomatous
+            component cannot be excluded``, ``suspicious for ...``): it is neither stated
+            present nor absent, and a mapper reads it as not recorded. Never set for codes.
+            Independent of ``negated``; added last, so positional construction still works.
     """
 
     concept: str
@@ -38,6 +42,7 @@ class Match:
     system: str | None = None
     code: str | None = None
     matched: str | None = None
+    uncertain: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from tests.case.common import bundle
 from tests.case.common import cc
 from tests.case.common import find
 from tests.case.common import merged
+from tests.case.common import observation
 from tests.case.common import ref
 from tests.case.common import resource
 
@@ -201,14 +203,42 @@ def test_a_fact_that_fits_two_tumours_by_site_is_not_guessed(case_of: CaseBuilde
 
 def test_a_fact_naming_no_tumour_and_no_site_attaches_only_when_there_is_one_tumour(
         case_of: CaseBuilder) -> None:
-    """The issue: "or, with one tumour, to that tumour"."""
+    """The issue: "or, with one tumour, to that tumour" (the grade names neither a Condition
+    nor the resection it came from)."""
     record = bundle(LMS)
-    del find(record, "lms3-obs-1")["focus"]
+    del find(record, "lms3-obs-1")["focus"], find(record, "lms3-obs-1")["partOf"]
     (tumour,) = case_of(record).tumours
     assert _fact(tumour.grade)[:2] == (3, ("Observation/lms3-obs-1",))
     record = merged(LMS, ILMS)
-    del find(record, "lms3-obs-1")["focus"]
+    del find(record, "lms3-obs-1")["focus"], find(record, "lms3-obs-1")["partOf"]
     assert _by_id(case_of(record).tumours)["lms3-cond-lms"].grade is None
+
+
+@pytest.mark.parametrize("link", ["partOf", "derivedFrom"])
+def test_a_margin_naming_only_its_resection_goes_to_that_resections_tumour(
+        case_of: CaseBuilder, link: str) -> None:
+    """Two tumours: a margin Observation that names no Condition, only the resection it was
+    measured on (partOf / derivedFrom), belongs to the tumour that resection treated."""
+    record = merged(LMS, ILMS)
+    margin = find(record, "lms3-obs-margin")
+    del margin["focus"]
+    margin[link] = margin.pop("partOf")
+    tumours = _by_id(case_of(record).tumours)
+    (resection,) = tumours["lms3-cond-lms"].resections
+    assert _fact(resection.margin)[:2] == (Margin.R1, ("Observation/lms3-obs-margin",))
+    assert tumours["ilms2-cond-ilms"].resections == ()
+
+
+def test_facts_from_a_resection_that_attaches_nowhere_are_not_guessed(
+        case_of: CaseBuilder) -> None:
+    """attach.py: when the resection itself fits no single tumour (two lower-limb tumours, no
+    reasonReference), its margin and grade are left out too, not given to either tumour."""
+    record = merged(LMS, "ilms-rms-component")  # left thigh and right thigh
+    del find(record, "lms3-proc-excision")["reasonReference"]
+    for obs in ("lms3-obs-margin", "lms3-obs-1"):
+        del find(record, obs)["focus"]
+    tumours = case_of(record).tumours
+    assert all(t.resections == () and t.grade is None for t in tumours)
 
 
 def test_a_fact_about_another_condition_is_not_the_tumours(case_of: CaseBuilder) -> None:
@@ -264,3 +294,21 @@ def test_the_recurrence_record_of_a_primary_is_not_a_second_tumour(case_of: Case
     del find(record, "mfs6-cond-recurrence")["extension"]  # names no primary: the only tumour
     (tumour,) = case_of(record).tumours
     assert [r.sources for r in tumour.local_recurrences] == [("Condition/mfs6-cond-recurrence",)]
+
+
+def test_a_megabyte_of_pathology_text_is_read_quickly(case_of: CaseBuilder) -> None:
+    """The brief: the text handed to the synonym matcher is capped (lookup.MAX_TEXT_CHARS), so
+    a 1 MB narrative in a report, a note and a Condition cannot hold a hook call for seconds;
+    what the start of the text says is still read."""
+    big = ("Inflammatory leiomyosarcoma with necrosis; desmin and SMA positive, ALK IHC negative. "
+           * 12_000)[:1_000_000]
+    record = bundle(ILMS)
+    record.append(observation("big-report", cc(text="Surgical pathology report"),
+                              valueString=big, note=[{"text": big}],
+                              focus=[ref("Condition/ilms2-cond-ilms")]))
+    find(record, "ilms2-cond-ilms")["note"] = [{"text": big}]
+    find(record, "ilms2-proc-core")["note"] = [{"text": big}]
+    started = time.perf_counter()
+    (tumour,) = case_of(record).tumours
+    assert time.perf_counter() - started < 2.0
+    assert tumour.necrosis is not None and tumour.necrosis.value is True

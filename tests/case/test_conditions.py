@@ -306,3 +306,84 @@ def test_a_morphology_extension_of_another_url_is_not_histology(
     (seed,) = map_condition(condition, terminology)
     assert isinstance(seed, TumourSeed)
     assert "entity/pecoma" not in seed.concepts
+
+
+def _fracture_saying(case_of: CaseBuilder, text: str) -> Any:
+    """The femur-fracture record, its fracture Condition coded by words only."""
+    record = bundle("pathological-fracture-femur")
+    find(record, "frx9-cond-fracture")["code"] = cc(text=text)
+    return case_of(record).fractures
+
+
+@pytest.mark.parametrize("text", [
+    "Pathological fracture of left femur through tumour",
+    "Pathologic fracture through metastasis, left femur",
+    "Pathologic fracture of the femur through the tumor",
+    "Pathological fracture through a lytic lesion of the left femur",
+    "Pathologic fracture left femur secondary to metastatic disease",
+])
+def test_a_fracture_through_a_tumour_is_in_neoplastic_disease(case_of: CaseBuilder,
+                                                              text: str) -> None:
+    """recommendations.md fracture-no-internal-fixation: "a recorded pathological fracture (in
+    neoplastic disease ...)"; the cause is often written apart from the words "pathological
+    fracture"."""
+    (fracture,) = _fracture_saying(case_of, text)
+    assert (fracture.in_neoplastic_disease, fracture.site, fracture.from_text) == (
+        True, Site.LOWER_LIMB, True)
+
+
+@pytest.mark.parametrize("text", [
+    "Pathological fracture due to osteoporosis, left femur",
+    "Pathological fracture of the left femur",
+])
+def test_a_fracture_with_no_neoplastic_cause_stays_non_neoplastic(case_of: CaseBuilder,
+                                                                  text: str) -> None:
+    """recommendations.md: "(in neoplastic disease, or any pathological fracture at the
+    tumour's site)": an osteoporotic fracture is only the second kind."""
+    (fracture,) = _fracture_saying(case_of, text)
+    assert fracture.in_neoplastic_disease is False
+
+
+def test_a_possible_fracture_is_no_fracture(case_of: CaseBuilder) -> None:
+    """Hedged words record nothing: "possible pathological fracture" is not a fracture."""
+    assert _fracture_saying(case_of, "Possible pathological fracture of the left femur") == ()
+
+
+def test_a_hedged_recurrence_is_not_recorded_and_not_a_second_tumour(
+        case_of: CaseBuilder) -> None:
+    """recommendations.md sts-recurrence-intensify fires when "a local recurrence is recorded":
+    a suspected one is not, and its Condition (naming the sarcoma) is no second tumour."""
+    record = bundle("sts-local-recurrence")
+    find(record, "mfs6-cond-mfs")["clinicalStatus"] = status(CLINICAL, "active")
+    find(record, "mfs6-cond-recurrence")["code"] = cc(
+        text="Suspected local recurrence of myxofibrosarcoma, right thigh")
+    (tumour,) = case_of(record).tumours
+    assert tumour.id == "mfs6-cond-mfs" and tumour.local_recurrences == ()
+
+
+def test_a_hedged_metastasis_is_not_recorded(case_of: CaseBuilder) -> None:
+    """recommendations.md "advanced" = metastatic: "lung metastases cannot be excluded" does
+    not make the tumour metastatic."""
+    record = bundle("pecoma-lung-metastases-doxorubicin")
+    find(record, "p5-cond-2")["code"] = cc(text="Right lung nodules, metastases cannot be excluded")
+    (tumour,) = case_of(record).tumours
+    assert tumour.metastases == ()
+
+
+def test_a_suspected_tumour_is_still_a_tumour(case_of: CaseBuilder) -> None:
+    """recommendations.md sts-histologic-confirmation: a provisional tumour is a tumour (the
+    hedge is what verificationStatus records), so histological confirmation is advised."""
+    record = _lms_with(code=cc(text="Suspected soft tissue sarcoma of left thigh"),
+                       extension=None,
+                       verificationStatus=status(VERIFICATION, "provisional"))
+    (tumour,) = case_of(record).tumours
+    assert (tumour.entity.value, tumour.verification) == (Entity.STS, Verification.PROVISIONAL)
+
+
+def test_a_condition_coded_sarcoma_of_soft_tissue_without_display_is_sts(
+        case_of: CaseBuilder) -> None:
+    """terminology.md / the brief: SNOMED 424952003 "Sarcoma of soft tissue (disorder)"; the code
+    alone names the entity (not from text)."""
+    record = _lms_with(code=cc(("http://snomed.info/sct", "424952003")), extension=None)
+    (tumour,) = case_of(record).tumours
+    assert (tumour.entity.value, tumour.entity.from_text) == (Entity.STS, False)

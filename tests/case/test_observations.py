@@ -315,15 +315,31 @@ def test_histology_observation_linked_by_the_related_condition_extension(
     assert "Observation/p7-obs-1" in tumour.entity.sources
 
 
-@pytest.mark.xfail(strict=True, reason="terminology gap: ICD-O /3 sarcoma morphologies such as "
-                   "8811/3 myxofibrosarcoma are recognised only by their display")
-def test_a_sarcoma_morphology_code_without_display_is_sts(case_of: CaseBuilder) -> None:
+@pytest.mark.parametrize("code", ["8811/3", "8802/3", "8805/3", "9040/3", "9044/3", "9120/3",
+                                  "9540/3", "8804/3", "8852/3"])
+def test_a_sarcoma_morphology_code_without_display_is_sts(case_of: CaseBuilder,
+                                                          code: str) -> None:
     """The issue: morphology from the 31206-6 observation; recommendations.md sts = "any other
-    soft tissue sarcoma" (here ICD-O 8811/3 sent without a display)."""
+    soft tissue sarcoma" (ICD-O-3 /3 codes sent without a display: 8811/3 myxofibrosarcoma,
+    9040/3 synovial sarcoma, 9540/3 MPNST...)."""
     record = bundle("sts-ct-ordered-no-mri")
     find(record, "ct15-cond-sarcoma")["code"] = cc(text="Soft tissue mass, right thigh")
-    find(record, "ct15-obs-1")["valueCodeableConcept"] = cc((ICDO3, "8811/3"))
-    assert _tumour(case_of, record).entity.value is Entity.STS
+    find(record, "ct15-obs-1")["valueCodeableConcept"] = cc((ICDO3, code))
+    tumour = _tumour(case_of, record)
+    assert tumour.entity.value is Entity.STS and tumour.entity.from_text is False
+    assert tumour.entity.sources == ("Condition/ct15-cond-sarcoma", "Observation/ct15-obs-1")
+
+
+@pytest.mark.parametrize("code", ["8811/0", "9040/0", "9540/0", "8890/0", "8802/1"])
+def test_a_benign_code_of_a_sarcoma_histology_makes_no_tumour(case_of: CaseBuilder,
+                                                               code: str) -> None:
+    """recommendations.md: "sarcoma" = behaviour /3 entities; 8811/0 fibromyxoma, 9040/0
+    benign synovioma, 9540/0 neurofibroma, 8890/0 leiomyoma are not soft tissue sarcomas, so a
+    mass known only by them is no tumour of these recommendations."""
+    record = bundle("sts-ct-ordered-no-mri")
+    find(record, "ct15-cond-sarcoma")["code"] = cc(text="Soft tissue mass, right thigh")
+    find(record, "ct15-obs-1")["valueCodeableConcept"] = cc((ICDO3, code))
+    assert case_of(record).tumours == ()
 
 
 # --- immunohistochemistry ---------------------------------------------------------------------
@@ -413,6 +429,80 @@ def test_ihc_results_written_as_prose_are_read_clause_by_clause(
              if f.kind == "ihc"}
     assert found == {("ihc/desmin", True): True, ("ihc/sma", True): True,
                      ("ihc/hmb45", False): True, ("ihc/myogenin", False): True}
+
+
+def _ilms_saying(case_of: CaseBuilder, narrative: str) -> Tumour:
+    """The ILMS-with-RMS record whose final diagnosis narrative says ``narrative`` instead."""
+    record = bundle("ilms-rms-component")
+    find(record, "ilms1-obs-pathdx")["valueString"] = narrative
+    return _tumour(case_of, record)
+
+
+@pytest.mark.parametrize("narrative", [
+    "Inflammatory leiomyosarcoma; a rhabdomyosarcomatous component cannot be excluded.",
+    "Inflammatory leiomyosarcoma, rhabdomyosarcomatous component not entirely excluded.",
+    "Inflammatory leiomyosarcoma. Suspicious for rhabdomyosarcomatous differentiation.",
+    "Inflammatory leiomyosarcoma, possible rhabdomyosarcomatous component.",
+])
+def test_a_hedged_rhabdomyosarcomatous_component_is_not_recorded(case_of: CaseBuilder,
+                                                                 narrative: str) -> None:
+    """recommendations.md ilms-rms-transformation fires on "ilms with a rhabdomyosarcomatous
+    component": a component that only "cannot be excluded" is neither present nor absent."""
+    assert _ilms_saying(case_of, narrative).rms_component is None
+
+
+@pytest.mark.parametrize(("narrative", "expected"), [
+    ("Inflammatory leiomyosarcoma. Possible necrosis.", None),
+    ("Inflammatory leiomyosarcoma. Necrosis cannot be excluded on this biopsy.", None),
+    ("Inflammatory leiomyosarcoma. Tumour necrosis present (10%).", True),
+    ("Inflammatory leiomyosarcoma. No necrosis.", False),
+])
+def test_hedged_necrosis_is_not_recorded(case_of: CaseBuilder, narrative: str,
+                                         expected: bool | None) -> None:
+    """recommendations.md pecoma risk: "recorded present" / "recorded absent" / "not
+    recorded"; a hedge records neither."""
+    necrosis = _ilms_saying(case_of, narrative).necrosis
+    assert (necrosis.value if necrosis else None) is expected
+
+
+@pytest.mark.parametrize("value", ["Possibly present", "Cannot be excluded",
+                                   "Suspicious, equivocal"])
+def test_a_hedged_observation_value_is_unknown(case_of: CaseBuilder, value: str) -> None:
+    """The presence reader: a value that only hedges is neither True nor False."""
+    record = bundle(PECOMA)
+    stain = find(record, "p12-obs-5")
+    del stain["valueCodeableConcept"]
+    stain["valueString"] = value
+    (desmin,) = [r for r in _tumour(case_of, record).ihc if r.marker is IhcMarker.DESMIN]
+    assert desmin.positive is None
+
+
+def _prose(terminology: Terminology, text: str) -> dict[str, bool | None]:
+    report = {"resourceType": "Observation", "id": "o-ihc", "status": "final",
+              "code": cc(text="Immunohistochemistry panel"), "subject": ref("Patient/p"),
+              "valueString": text}
+    return {f.value[0]: f.value[1] for f in map_observation(report, terminology)
+            if f.kind == "ihc"}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("HMB-45 and melan-A positive", {"ihc/hmb45": True, "ihc/melan-a": True}),
+    ("HMB-45, melan-A and myogenin positive; desmin negative.",
+     {"ihc/hmb45": True, "ihc/melan-a": True, "ihc/myogenin": True, "ihc/desmin": False}),
+    ("Tumour cells are positive for desmin and SMA, negative for S-100 and CD34.",
+     {"ihc/desmin": True, "ihc/sma": True, "ihc/s100": False, "ihc/cd34": False}),
+    ("Desmin positive and MyoD1 negative", {"ihc/desmin": True, "ihc/myod1": False}),
+    ("S-100 and CD34 negative, desmin focally positive",
+     {"ihc/s100": False, "ihc/cd34": False, "ihc/desmin": True}),
+    ("HMB-45 and melan-A: pending", {"ihc/hmb45": None, "ihc/melan-a": None}),
+    ("Desmin positive. HMB-45 and melan-A equivocal.",
+     {"ihc/desmin": True, "ihc/hmb45": None, "ihc/melan-a": None}),
+])
+def test_one_result_written_for_several_markers_applies_to_each(
+        terminology: Terminology, text: str, expected: dict[str, bool | None]) -> None:
+    """The issue: IHC results in prose, one result per marker: "HMB-45 and melan-A positive"
+    says both are positive (recommendations.md pecoma-ihc-panel reads HMB-45)."""
+    assert _prose(terminology, text) == expected
 
 
 # --- status and dates -------------------------------------------------------------------------

@@ -140,6 +140,31 @@ def test_internal_fixation_orders(case_of: CaseBuilder, scenario: str, request_f
 
 
 @pytest.mark.parametrize("code", [
+    cc((CPT, "27235", "Percutaneous skeletal fixation of femoral fracture, proximal end, neck")),
+    cc((CPT, "27235")),
+    cc((CPT, "27506")),
+    cc((CPT, "27507"), text="ORIF femoral shaft fracture"),
+    cc(text="Cannulated screw fixation of femoral neck fracture"),
+    cc(text="Dynamic hip screw, fracture of neck of femur"),
+])
+def test_femur_fracture_fixation_is_internal_fixation_of_the_lower_limb(
+        terminology: Terminology, code: dict[str, Any]) -> None:
+    """recommendations.md fracture-no-internal-fixation; the "neck" of the femur is no head
+    and neck site (CPT 27235's descriptor ends "proximal end, neck"), so the splint suggested
+    instead is a lower-limb one."""
+    order = _one(terminology, draft("ServiceRequest", "d-1", code))
+    assert (order.kind, order.site) == (OrderKind.INTERNAL_FIXATION, Site.LOWER_LIMB)
+
+
+def test_fixation_of_the_surgical_neck_of_the_humerus_is_upper_limb(
+        terminology: Terminology) -> None:
+    """As above, for "surgical neck of humerus"."""
+    order = _one(terminology, draft("ServiceRequest", "d-1", cc(
+        text="ORIF surgical neck of humerus fracture")))
+    assert (order.kind, order.site) == (OrderKind.INTERNAL_FIXATION, Site.UPPER_LIMB)
+
+
+@pytest.mark.parametrize("code", [
     cc((CPT, "29505"), text="Long leg splint"),
     cc((CPT, "20690")),
     cc(text="Above-knee plaster cast immobilisation"),
@@ -177,8 +202,26 @@ def test_pathology_test_orders(terminology: Terminology, text: str, kind: OrderK
     assert (order.kind, order.assay, order.marker) == (kind, assay, marker)
 
 
-@pytest.mark.xfail(strict=True, reason="terminology gap: 'hybrid-capture' DNA panels (the usual "
-                   "name of FoundationOne-type tests) are not recognised as a DNA panel")
+@pytest.mark.parametrize(("text", "assay"), [
+    ("Hybrid capture NGS panel", AssayMethod.DNA_PANEL),
+    ("Hybrid-capture comprehensive panel (solid tumour)", AssayMethod.DNA_PANEL),
+    ("Targeted DNA NGS panel", AssayMethod.DNA_PANEL),
+    ("Comprehensive genomic profiling (DNA)", AssayMethod.DNA_PANEL),
+    ("NGS panel (hybrid capture)", AssayMethod.DNA_PANEL),
+    ("RNA hybrid-capture fusion panel", AssayMethod.RNA_NGS),
+    ("Hybrid capture RNA sequencing", AssayMethod.RNA_NGS),
+    ("Comprehensive genomic profiling (RNA)", AssayMethod.RNA_NGS),
+    ("DNA and RNA hybrid-capture panel", AssayMethod.RNA_NGS),
+    ("Comprehensive genomic profiling", AssayMethod.UNKNOWN),
+])
+def test_dna_panels_by_their_usual_names_and_rna_panels_stay_rna(
+        terminology: Terminology, text: str, assay: AssayMethod) -> None:
+    """recommendations.md ntrk-rna-ngs (OSN): a draft "DNA-panel order" can miss fusions, an
+    RNA-based assay is what it asks for; a panel that sequences RNA counts as RNA."""
+    order = _one(terminology, draft("ServiceRequest", "d-1", cc(text=text)))
+    assert (order.kind, order.assay) == (OrderKind.MOLECULAR_TEST, assay)
+
+
 def test_the_scenario_dna_hybrid_capture_panel_is_a_dna_panel(case_of: CaseBuilder) -> None:
     """recommendations.md ntrk-rna-ngs (OSN): "a draft ... DNA-panel order"; the
     ntrk-fusion-metastatic order-sign drafts "DNA hybrid-capture NGS panel"."""

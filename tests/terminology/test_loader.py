@@ -13,6 +13,7 @@ from cds_service.terminology import Terminology
 from cds_service.terminology import TerminologyError
 from cds_service.terminology import load_terminology
 from tests.terminology.common import ICD10CM
+from tests.terminology.common import ICDO3
 from tests.terminology.common import LOINC
 from tests.terminology.common import RXNORM
 from tests.terminology.common import SNOMED
@@ -217,3 +218,21 @@ def test_attributes_are_read_only(terminology: Terminology) -> None:
     with pytest.raises(TypeError):
         order["codes"] = ()  # type: ignore[index]
     assert isinstance(order["codes"], tuple)
+
+
+@pytest.mark.parametrize("value", [["4"], [3], [], "3"])
+def test_icdo_behaviours_must_be_behaviour_digits(write_data: DataWriter, value: Any) -> None:
+    root = write_data(entities={"entity/x": concept(synonyms=["ex"],
+                                                    attributes={"icdo_behaviours": value})})
+    assert any("icdo_behaviours must list ICD-O-3 behaviour digits" in p for p in _problems(root))
+
+
+def test_icdo_behaviours_restrict_bare_histology_codes(write_data: DataWriter) -> None:
+    root = write_data(entities={
+        "entity/x": concept(codes=[code(ICDO3, "8811")], attributes={"icdo_behaviours": ["3"]}),
+        "entity/y": concept(codes=[code(ICDO3, "8811/0")]),
+    })
+    terminology = load_terminology(root)
+    assert [getattr(terminology.morphology(v), "entity", None)
+            for v in ("8811/3", "8811/0", "8811/1", "8811")] == [
+        "entity/x", "entity/y", None, "entity/x"]

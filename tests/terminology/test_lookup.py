@@ -344,3 +344,121 @@ def test_unknown_concepts_raise(terminology: Terminology, method: str) -> None:
 def test_every_card_entity_is_defined(terminology: Terminology) -> None:
     keys = {terminology.attributes(c).get("entity") for c in terminology.concepts_in("entity")}
     assert keys >= {"ascmn", "ntrk", "pecoma", "ilms", "sts", "sft", "asps", "spindle-nos"}
+
+
+# --- soft tissue sarcoma morphologies (ICD-O-3.2 2020 load file, source IO) ---------------------
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "8811/3",  # myxofibrosarcoma
+        "8802/3",  # pleomorphic cell sarcoma
+        "8805/3",  # undifferentiated sarcoma
+        "8804/3",  # epithelioid sarcoma
+        "8810/3",  # fibrosarcoma NOS
+        "8830/3",  # malignant fibrous histiocytoma
+        "8840/3",  # myxosarcoma / low-grade fibromyxoid sarcoma
+        "8852/3",  # myxoid liposarcoma
+        "8854/3",  # pleomorphic liposarcoma
+        "8850/3",  # liposarcoma NOS (8850 itself is ALT)
+        "8825/3",  # myofibroblastic sarcoma (8825 itself is IMT)
+        "8990/3",  # malignant mesenchymoma
+        "9040/3",  # synovial sarcoma
+        "9043/3",  # biphasic synovial sarcoma
+        "9044/3",  # clear cell sarcoma
+        "9120/3",  # angiosarcoma
+        "9133/3",  # epithelioid haemangioendothelioma
+        "9540/3",  # MPNST
+        "88113",  # the same code written without a slash
+    ],
+)
+def test_soft_tissue_sarcoma_morphologies_without_display_are_sts(
+    terminology: Terminology, value: str
+) -> None:
+    # recommendations.md: sts is "any other soft tissue sarcoma"; an EHR often sends the code
+    # alone, so the code (not a display) must say so.
+    morphology = terminology.morphology(value)
+    assert morphology is not None
+    expected = ("entity/sts", "behaviour/malignant")
+    assert (morphology.entity, morphology.behaviour_concept) == expected
+    assert terminology.concepts_for_coding(ICDO3, value) == set(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "entity"),
+    [
+        ("8811/0", None),  # fibromyxoma
+        ("8811/1", None),  # myxoinflammatory fibroblastic sarcoma is /1 in ICD-O-3.2
+        ("8802/1", None),  # pleomorphic hyalinizing angiectatic tumour
+        ("8810/0", None),  # fibroma
+        ("9040/0", None),  # synovioma, benign
+        ("9120/0", None),  # haemangioma
+        ("9540/0", None),  # neurofibroma
+        ("8890/0", None),  # leiomyoma
+        ("8800/0", None),  # soft tissue tumour, benign
+        ("8851/1", None),  # lipofibromatosis
+        ("8900/0", None),  # rhabdomyoma
+        ("8850/1", "entity/alt-wdlps"),  # atypical lipomatous tumour stays ALT
+        ("8825/1", "entity/imt"),  # inflammatory myofibroblastic tumour stays IMT
+        ("8854/0", "entity/spindle-cell-lipoma"),  # pleomorphic lipoma
+        ("8857/0", "entity/spindle-cell-lipoma"),
+        ("8714/0", "entity/pecoma"),  # every PEComa is followed up, whatever its behaviour
+        ("8815/1", "entity/sft"),
+    ],
+)
+def test_benign_and_borderline_codes_of_sarcoma_histologies_are_no_sarcoma(
+    terminology: Terminology, value: str, entity: str | None
+) -> None:
+    morphology = terminology.morphology(value)
+    assert morphology is not None and morphology.entity == entity
+    found = {c for c in terminology.concepts_for_coding(ICDO3, value) if c.startswith("entity/")}
+    assert found == ({entity} if entity else set())
+
+
+@pytest.mark.parametrize(
+    ("value", "entity"),
+    [("8811/6", "entity/sts"), ("8811", "entity/sts"), ("8902/3", "entity/rhabdomyosarcoma")],
+)
+def test_metastatic_and_behaviourless_sarcoma_codes_keep_the_entity(
+    terminology: Terminology, value: str, entity: str
+) -> None:
+    morphology = terminology.morphology(value)
+    assert morphology is not None and morphology.entity == entity
+
+
+def test_the_special_sarcoma_mappings_are_kept(terminology: Terminology) -> None:
+    # The brief: 8714 pecoma, 8815 sft, 9581 asps, 8801 spindle cell sarcoma, 89xx RMS.
+    expected = {
+        "8714/3": "entity/pecoma",
+        "8815/3": "entity/sft",
+        "9581/3": "entity/asps",
+        "8801/3": "entity/spindle-cell-sarcoma",
+        "8910/3": "entity/rhabdomyosarcoma",
+        "8890/3": "entity/sts",
+    }
+    assert {v: getattr(terminology.morphology(v), "entity", None) for v in expected} == expected
+
+
+def test_snomed_sarcoma_of_soft_tissue_is_sts(terminology: Terminology) -> None:
+    # SNOMED 424952003 "Sarcoma of soft tissue (disorder)", two public lists (MISC).
+    assert terminology.concepts_for_coding(SNOMED, "424952003") == {"entity/sts"}
+
+
+def test_snomed_255470001_is_not_read_as_local_recurrence(terminology: Terminology) -> None:
+    # Most public sources give 255470001 as "Local (qualifier value)": not a recurrence.
+    assert terminology.concepts_for_coding(SNOMED, "255470001") == frozenset()
+
+
+@pytest.mark.parametrize("value", ["27235", "27506", "27507"])
+def test_femur_fracture_fixation_codes_are_internal_fixation_of_the_femur(
+    terminology: Terminology, value: str
+) -> None:
+    # CPT (AMA descriptors quoted by codingahead.com; mirahealth.care / openpayer.com).
+    assert terminology.concepts_for_coding(CPT, value) == {"proc/internal-fixation", "site/femur"}
+
+
+def test_match_stays_constructible_by_position(terminology: Terminology) -> None:
+    # Match gained ``uncertain`` last, with a default: older positional calls still work.
+    match = Match("entity/sts", "text", False, None, None, "sarcoma")
+    assert match.uncertain is False
+    assert terminology.match_text("sarcoma") == [match]

@@ -14,6 +14,7 @@ def test_public_api_is_pinned() -> None:
     assert sorted(terminology.__all__) == [
         "ConceptCode",
         "DATA_DIR",
+        "MAX_TEXT_CHARS",
         "Match",
         "Morphology",
         "Terminology",

@@ -250,3 +250,105 @@ def test_domain_filter(terminology: Terminology) -> None:
 def test_one_match_per_concept_and_negation(terminology: Terminology) -> None:
     found = _found(terminology, "PEComa. PEComa again. No PEComa.", "entity")
     assert found == [("entity/pecoma", False), ("entity/pecoma", True)]
+
+
+# --- hedged statements --------------------------------------------------------------------------
+
+def _read(terminology: Terminology, text: str, domain: str) -> list[tuple[str, bool, bool]]:
+    matches = terminology.match_text(text, domain=domain)
+    return [(m.concept, m.negated, m.uncertain) for m in matches]
+
+
+@pytest.mark.parametrize(
+    ("text", "domain", "expected"),
+    [
+        (
+            "Rhabdomyosarcomatous component cannot be excluded.",
+            "finding",
+            [("finding/rms-component", False, True)],
+        ),
+        (
+            "A rhabdomyosarcomatous component can not be ruled out",
+            "finding",
+            [("finding/rms-component", False, True)],
+        ),
+        ("Possible necrosis", "obs", [("obs/necrosis", False, True)]),
+        ("possible necrosis and infiltrative growth", "obs",
+         [("obs/necrosis", False, True), ("obs/infiltrative-growth", False, True)]),
+        ("Suspicious for rhabdomyosarcomatous differentiation", "finding",
+         [("finding/rms-component", False, True)]),
+        ("Cannot exclude necrosis", "obs", [("obs/necrosis", False, True)]),
+        ("Can not exclude necrosis", "obs", [("obs/necrosis", False, True)]),  # not a "not"
+        ("Pulmonary nodules, suspected metastases", "finding",
+         [("finding/secondary-malignancy", False, True)]),
+        ("Lung metastasis is suspected", "finding", [("finding/lung-metastasis", False, True)]),
+        # statements stay statements
+        ("Necrosis present", "obs", [("obs/necrosis", False, False)]),
+        ("No necrosis", "obs", [("obs/necrosis", True, False)]),
+        ("Rhabdomyosarcomatous component identified", "finding",
+         [("finding/rms-component", False, False)]),
+        # a hedge in one segment or clause leaves the others alone, and stops a negation there
+        ("No necrosis, possible infiltrative growth", "obs",
+         [("obs/necrosis", True, False), ("obs/infiltrative-growth", False, True)]),
+        ("Possible necrosis. Infiltrative growth present.", "obs",
+         [("obs/necrosis", False, True), ("obs/infiltrative-growth", False, False)]),
+        # a statement of the same concept beats a hedge of it
+        ("Possible necrosis on frozen section; necrosis confirmed on permanent sections", "obs",
+         [("obs/necrosis", False, False)]),
+    ],
+)
+def test_hedged_phrases_are_uncertain(
+    terminology: Terminology, text: str, domain: str, expected: list[tuple[str, bool, bool]]
+) -> None:
+    assert _read(terminology, text, domain) == expected
+
+
+# --- "neck" of a bone is not the head and neck -------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("text", "site"),
+    [
+        ("Fracture of the femoral neck", "site/femur"),
+        ("Fracture of neck of femur", "site/femur"),
+        ("Fracture of the neck of the femur", "site/femur"),
+        ("Fracture of surgical neck of humerus", "site/humerus"),
+        ("Fracture of the surgical neck of the humerus", "site/humerus"),
+        ("Percutaneous skeletal fixation of femoral fracture, proximal end, neck", "site/femur"),
+        ("Closed treatment of proximal humeral (surgical or anatomical neck) fracture",
+         "site/humerus"),
+        ("Fracture of the radial neck", "site/forearm"),
+    ],
+)
+def test_the_neck_of_a_bone_is_not_the_head_and_neck(
+    terminology: Terminology, text: str, site: str
+) -> None:
+    found = {m.concept for m in terminology.match_text(text, domain="site")}
+    assert site in found and "site/head-neck" not in found
+
+
+@pytest.mark.parametrize("text", ["Soft tissue mass of the neck", "Sarcoma of head and neck",
+                                  "Left neck mass"])
+def test_the_neck_region_is_still_the_head_and_neck(terminology: Terminology, text: str) -> None:
+    assert "site/head-neck" in {m.concept for m in terminology.match_text(text, domain="site")}
+
+
+def test_text_beyond_the_length_cap_is_not_read(terminology: Terminology) -> None:
+    # lookup.MAX_TEXT_CHARS: one string is read up to its first 20,000 characters.
+    filler = "x " * 10_000
+    assert terminology.match_text("PEComa " + filler, domain="entity") != []
+    assert terminology.match_text(filler + "PEComa", domain="entity") == []
+    assert terminology.is_candidate("Condition", filler + "PEComa") is False
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Necrosis and possible infiltrative growth",
+         [("obs/necrosis", False, False), ("obs/infiltrative-growth", False, True)]),
+        ("Necrosis suspected", [("obs/necrosis", False, True)]),
+    ],
+)
+def test_a_hedge_between_two_phrases_hedges_the_one_it_precedes(
+    terminology: Terminology, text: str, expected: list[tuple[str, bool, bool]]
+) -> None:
+    assert _read(terminology, text, "obs") == expected
