@@ -1,4 +1,4 @@
-"""Database plumbing of the feedback store: engine, schema, sessions and failure translation."""
+"""Database plumbing of the feedback store: engine, sessions and failure translation."""
 
 from __future__ import annotations
 
@@ -35,6 +35,10 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 WAL_SWITCH_ATTEMPTS = 6
 """Tries at switching a new SQLite file to WAL while other workers open it."""
 
+POSTGRES_CONNECT_DEFAULTS = {"connect_timeout": "3", "tcp_user_timeout": "5000"}
+"""libpq options that bound how long a hook call waits on an unreachable PostgreSQL (seconds to
+connect, milliseconds of unacknowledged sending); the URL's own query parameters win."""
+
 
 class StoreUnavailable(Exception):
     """The database cannot be reached or written; the web layer answers 503 ``transient``."""
@@ -46,7 +50,8 @@ def make_engine(url: str) -> Engine:
     Several gunicorn workers write the same SQLite file, hence WAL (readers do not block the writer)
     and ``busy_timeout`` (a writer waits for the lock instead of failing at once). A directory that
     cannot be created is only logged: connecting then fails with :class:`StoreUnavailable`, so the
-    service can start and report the database as unreachable.
+    service can start and report the database as unreachable. PostgreSQL connections get
+    :data:`POSTGRES_CONNECT_DEFAULTS` unless the URL sets them, so an outage fails fast.
 
     Args:
         url: SQLAlchemy database URL, e.g. ``sqlite:///var/cds-service.sqlite3``.
@@ -58,6 +63,9 @@ def make_engine(url: str) -> Engine:
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite:
         _create_parent_dir(parsed.database, is_uri=bool(parsed.query.get("uri")))
+    elif parsed.get_backend_name() == "postgresql":
+        defaults = {k: v for k, v in POSTGRES_CONNECT_DEFAULTS.items() if k not in parsed.query}
+        parsed = parsed.update_query_dict(defaults)
     engine = create_engine(parsed, pool_pre_ping=True)
     if is_sqlite:
         event.listen(engine, "connect", _configure_sqlite)
@@ -95,32 +103,6 @@ def _enable_wal(cursor: Any) -> None:
             if attempt + 1 == WAL_SWITCH_ATTEMPTS:
                 raise
             time.sleep(0.02 * 2**attempt)
-
-
-def create_schema(engine: Engine) -> None:
-    """Create the store's tables if they are missing (Alembic migrations come later).
-
-    Workers starting together race to create the same tables. Each failed attempt means another
-    worker created at least one table, so one attempt per table (plus one) is enough for
-    ``checkfirst`` to see them all.
-
-    Raises:
-        StoreUnavailable: the database cannot be reached, or the schema cannot be created.
-    """
-    try:
-        with engine.connect() as connection:
-            for _ in range(len(Base.metadata.tables)):
-                try:
-                    Base.metadata.create_all(connection)
-                    connection.commit()
-                    return
-                except DBAPIError:
-                    connection.rollback()
-                    logger.info("schema creation raced with another worker; retrying")
-            Base.metadata.create_all(connection)
-            connection.commit()
-    except DBAPIError as exc:
-        raise StoreUnavailable("cannot create the database schema") from exc
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

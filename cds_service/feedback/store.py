@@ -14,12 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cds_service.feedback.engine import StoreUnavailable
-from cds_service.feedback.engine import create_schema
 from cds_service.feedback.engine import insert_ignoring_duplicates
 from cds_service.feedback.engine import make_engine
 from cds_service.feedback.engine import make_sessionmaker
 from cds_service.feedback.engine import ping
 from cds_service.feedback.engine import unavailable_on_failure
+from cds_service.feedback.migrate import create_schema
 from cds_service.feedback.schema import CardIssued
 from cds_service.feedback.schema import FeedbackRecord
 from cds_service.feedback.schema import HookCallRecord
@@ -122,7 +122,7 @@ class FeedbackStore:
             return
         insert = insert_ignoring_duplicates(self._session, CardIssued)
         with unavailable_on_failure(self._session):
-            self._session.execute(insert, [asdict(card) for card in cards])
+            self._session.execute(insert, [_ledger_row(card) for card in cards])
             self._session.commit()
 
     def record_call(
@@ -149,7 +149,7 @@ class FeedbackStore:
             StoreUnavailable: the database cannot be reached or written.
         """
         record = HookCallRecord(
-            hook_instance=hook_instance,
+            hook_instance=_db_text(hook_instance, HOOK_INSTANCE_CHARS),
             service_id=service_id,
             called_at=called_at,
             patient_hash=patient_hash,
@@ -197,17 +197,36 @@ def _feedback_row(service_id: str, item: FeedbackItem, received_at: dt.datetime)
     reason = item.override_reason
     coding = reason.reason if reason is not None else None
     return {
-        "card_uuid": item.card,
+        "card_uuid": _db_text(item.card),
         "service_id": service_id,
         "outcome": item.outcome,
         "outcome_timestamp": _as_utc(item.outcome_timestamp),
         "accepted_suggestions": [s.id for s in item.accepted_suggestions or []],
-        "override_system": coding.system if coding is not None else None,
-        "override_code": coding.code if coding is not None else None,
-        "override_display": coding.display if coding is not None else None,
-        "override_comment": reason.user_comment if reason is not None else None,
+        "override_system": _db_text(coding.system) if coding is not None else None,
+        "override_code": _db_text(coding.code) if coding is not None else None,
+        "override_display": _db_text(coding.display) if coding is not None else None,
+        "override_comment": _db_text(reason.user_comment) if reason is not None else None,
         "received_at": received_at,
     }
+
+
+HOOK_INSTANCE_CHARS = 256
+"""Width of the ``hook_instance`` columns; a longer ``hookInstance`` is stored cut."""
+
+
+def _ledger_row(card: IssuedCard) -> dict[str, Any]:
+    return asdict(card) | {"hook_instance": _db_text(card.hook_instance, HOOK_INSTANCE_CHARS)}
+
+
+def _db_text(value: str | None, limit: int | None = None) -> str | None:
+    """``value`` as PostgreSQL can store it: no NUL character, at most ``limit`` characters.
+
+    The client chose these strings (``hookInstance`` is any string, contract.md); they are kept for
+    audit and joins, so a NUL becomes U+FFFD rather than failing the call with a 500.
+    """
+    if value is None:
+        return None
+    return value.replace("\x00", "\ufffd")[:limit]
 
 
 def _as_utc(value: dt.datetime | str) -> dt.datetime:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import NotRequired
-from typing import TypedDict
 
 from sqlalchemy import desc
 from sqlalchemy import distinct
@@ -13,6 +12,7 @@ from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict  # pydantic reads it on 3.11 (/openapi.json)
 
 from cds_service.feedback.schema import CardIssued
 from cds_service.feedback.schema import FeedbackRecord

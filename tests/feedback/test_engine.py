@@ -21,9 +21,9 @@ ITEM = FeedbackItem.model_validate(
 )
 
 
-def test_sqlite_engine_creates_directory_and_uses_wal(tmp_path: Path, db_url: str) -> None:
+def test_sqlite_engine_creates_directory_and_uses_wal(tmp_path: Path, sqlite_url: str) -> None:
     # Several gunicorn workers write one SQLite file: WAL plus a busy timeout.
-    engine = make_engine(db_url)
+    engine = make_engine(sqlite_url)
     try:
         create_schema(engine)
         with make_sessionmaker(engine)() as session:
@@ -76,8 +76,7 @@ def test_unreachable_sqlite_raises_store_unavailable(tmp_path: Path, make_path: 
 
 
 def test_unreachable_postgresql_raises_store_unavailable() -> None:
-    pytest.importorskip("psycopg")  # PostgreSQL joins the suite in a later issue
-    engine = make_engine("postgresql+psycopg://x@127.0.0.1:1/x?connect_timeout=2")
+    engine = make_engine("postgresql+psycopg://x@127.0.0.1:1/x")
     try:
         with make_sessionmaker(engine)() as session, pytest.raises(StoreUnavailable):
             ping(session)

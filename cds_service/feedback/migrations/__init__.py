@@ -1,0 +1,1 @@
+"""Alembic migrations of the feedback store (card ledger, feedback, JWT replay store)."""
