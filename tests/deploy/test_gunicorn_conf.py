@@ -1,0 +1,120 @@
+"""``deploy/gunicorn.conf.py`` and ``cds-service serve --config``, which loads it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gunicorn.config import Config
+
+from cds_service import cli
+from cds_service.gunicorn_config import read_config_file
+from tests.deploy.common import GUNICORN_CONF
+from tests.deploy.common import gunicorn_conf_values
+
+
+def _capture_gunicorn_options(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    class FakeApp:
+        def __init__(self, settings: object, options: dict[str, Any]) -> None:
+            seen.update(options)
+
+        def run(self) -> None:
+            seen["ran"] = True
+
+    monkeypatch.setattr(cli, "_GunicornApp", FakeApp)
+    return seen
+
+
+def test_workers_threads_and_log_level_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CDS_WORKERS", "3")
+    monkeypatch.setenv("CDS_THREADS", "8")
+    monkeypatch.setenv("CDS_LOG_LEVEL", "warning")
+
+    conf = gunicorn_conf_values()
+
+    assert (conf["workers"], conf["threads"], conf["loglevel"]) == (3, 8, "warning")
+    assert conf["worker_class"] == "gthread" and conf["preload_app"] is True
+    assert conf["bind"] == ["0.0.0.0:8080"]  # reachable from outside the container
+    assert conf["worker_tmp_dir"] == "/dev/shm"  # the root filesystem is read-only
+    assert conf["graceful_timeout"] < conf["timeout"]
+
+
+def test_defaults_follow_the_settings_when_the_environment_is_silent() -> None:
+    from cds_service.settings import Settings
+
+    conf = gunicorn_conf_values()
+    assert (conf["workers"], conf["threads"]) == (Settings().workers, Settings().threads)
+
+
+def test_every_name_the_file_assigns_is_a_gunicorn_setting() -> None:
+    # gunicorn silently ignores unknown names, so a misspelt setting would never take effect.
+    tree = ast.parse(GUNICORN_CONF.read_text(encoding="utf-8"))
+    assigned = {
+        target.id
+        for node in tree.body if isinstance(node, ast.Assign)
+        for target in node.targets if isinstance(target, ast.Name)
+    }
+    unknown = {name for name in assigned if not name.startswith("_")} - set(Config().settings)
+    assert assigned and not unknown
+
+
+def test_gunicorn_accepts_every_value_of_the_file() -> None:
+    config = Config()
+    for name, value in read_config_file(GUNICORN_CONF).items():
+        config.set(name, value)  # gunicorn's own validators raise on a bad value
+    assert config.worker_class_str == "gthread"
+    assert config.wsgi_app == "cds_service.app:create_app()"
+    assert config.control_socket_disable is True
+
+
+def test_serve_config_overrides_defaults_and_flags_override_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen = _capture_gunicorn_options(monkeypatch)
+    monkeypatch.setenv("CDS_WORKERS", "3")
+
+    assert cli.main(["serve", "--config", str(GUNICORN_CONF), "--threads", "7"]) == 0
+
+    assert seen["ran"]
+    assert seen["bind"] == ["0.0.0.0:8080"]  # from the file
+    assert seen["keepalive"] == 75 and seen["graceful_timeout"] == 25  # from the file
+    assert (seen["workers"], seen["threads"]) == (3, 7)  # CDS_WORKERS; --threads wins
+
+
+def test_serve_host_and_port_flags_replace_the_files_bind(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _capture_gunicorn_options(monkeypatch)
+    argv = ["serve", "--config", str(GUNICORN_CONF), "--host", "127.0.0.2", "--port", "9001"]
+    assert cli.main(argv) == 0
+    assert seen["bind"] == "127.0.0.2:9001"
+
+
+def test_serve_without_config_keeps_the_loopback_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _capture_gunicorn_options(monkeypatch)
+    assert cli.main(["serve"]) == 0
+    assert seen["bind"] == "127.0.0.1:8080" and "worker_tmp_dir" not in seen
+
+
+def test_serve_with_a_missing_config_exits_2_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    seen = _capture_gunicorn_options(monkeypatch)
+    missing = tmp_path / "nope.conf.py"
+    assert cli.main(["serve", "--config", str(missing)]) == 2
+    assert str(missing) in capsys.readouterr().err and "ran" not in seen
+
+
+def test_serve_with_a_failing_config_exits_2_with_the_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    seen = _capture_gunicorn_options(monkeypatch)
+    broken = tmp_path / "broken.conf.py"
+    broken.write_text("workers = int('many')\n", encoding="utf-8")
+    assert cli.main(["serve", "--config", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "ValueError" in err and "Traceback" not in err and "ran" not in seen
