@@ -13,7 +13,12 @@ from flask_cors import CORS
 from sqlalchemy import Engine as DatabaseEngine
 from werkzeug.exceptions import HTTPException
 
-from cds_service.feedback.store import create_schema
+from cds_service import logs
+from cds_service import metrics
+from cds_service.auth import guard
+from cds_service.auth.guard import load_verifier
+from cds_service.auth.verify import JwtVerifier
+from cds_service.feedback.migrate import check_schema
 from cds_service.feedback.store import make_engine
 from cds_service.feedback.store import make_sessionmaker
 from cds_service.guidance import Guidance
@@ -43,6 +48,7 @@ class ServiceState:
         registry: the CDS Hooks operations.
         engine: the database engine (its pool is emptied before gunicorn forks).
         guidance: the clinical pipeline.
+        verifier: checks the callers' JWTs; None when the service runs open.
     """
 
     settings: Settings
@@ -50,6 +56,7 @@ class ServiceState:
     registry: ServiceRegistry
     engine: DatabaseEngine
     guidance: Guidance
+    verifier: JwtVerifier | None = None
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -61,44 +68,44 @@ def create_app(settings: Settings | None = None) -> Flask:
     Raises:
         CatalogueError: the clinical content is invalid (the service must not start).
         TerminologyError: the value sets are invalid.
-        RuntimeError: trust is configured but this build cannot verify JWTs.
+        TrustConfigError: ``CDS_TRUSTED_ISSUERS`` is invalid (the message names the problem).
+        SchemaOutOfDate: the database needs ``cds-service migrate`` (PostgreSQL).
+        StoreUnavailable: the database cannot be reached to check its schema.
     """
     settings = settings or Settings()
-    _configure_logging(settings.log_level)
-    if settings.trusted_issuers:
-        raise RuntimeError("CDS_TRUSTED_ISSUERS is set, but JWT verification is not available in "
-                           "this version; refusing to start rather than run open")
-    log.warning("JWT verification is OFF: any client can call this service (CDS_TRUSTED_ISSUERS "
-                "unset)")
+    logs.configure_logging(settings.log_level)
+    verifier = load_verifier(settings)
     catalogue = load_catalogue()
     guidance = Guidance.load(catalogue, settings.today)
     engine = make_engine(settings.database_url)
-    create_schema(engine)
-    engine.dispose()  # no connection may cross a gunicorn fork
+    try:  # the embedded SQLite store migrates itself; PostgreSQL needs `cds-service migrate`
+        check_schema(engine, upgrade=engine.dialect.name == "sqlite")
+    finally:
+        engine.dispose()  # no connection may cross a gunicorn fork
     registry = ServiceRegistry(settings, catalogue, make_sessionmaker(engine), guidance.decide)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions[EXTENSION_KEY] = ServiceState(settings, catalogue, registry, engine, guidance)
+    app.extensions[EXTENSION_KEY] = ServiceState(
+        settings, catalogue, registry, engine, guidance, verifier
+    )
     _init_cors(app, settings)
     _register_error_handlers(app)
+    logs.init_app(app)  # first, so that every later log line is tagged
+    metrics.init_app(app)  # before the JWT guard, so refused requests are timed and counted
+    guard.init_app(app)
 
     from cds_service import health
+    from cds_service import openapi
     from cds_service.hooks import blueprint
     from cds_service.web import pages
 
     app.register_blueprint(blueprint.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(openapi.bp)
     return app
-
-
-def _configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("cds_service").setLevel(level)
 
 
 def _init_cors(app: Flask, settings: Settings) -> None:

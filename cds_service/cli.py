@@ -1,8 +1,9 @@
-"""The ``cds-service`` command: serve the app under gunicorn, list the catalogue."""
+"""The ``cds-service`` command: serve under gunicorn, migrate the database, list the catalogue."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -12,6 +13,11 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from cds_service.gunicorn_config import GunicornConfigError
+from cds_service.gunicorn_config import read_config_file
+from cds_service.gunicorn_metrics import child_exit
+from cds_service.gunicorn_metrics import remove_dir
+from cds_service.gunicorn_metrics import use_multiprocess_dir
 from cds_service.settings import Settings
 
 
@@ -32,12 +38,31 @@ class _GunicornApp(BaseApplication):  # type: ignore[misc]
 
         return create_app(self._settings)
 
+    def run(self) -> None:
+        # Before the app (and prometheus-client) is loaded: the workers share one metrics dir.
+        metrics_dir = use_multiprocess_dir()
+        master = os.getpid()
+        try:
+            super().run()
+        finally:  # workers leave through here too (SystemExit): only the master cleans up
+            if metrics_dir is not None and os.getpid() == master:
+                remove_dir(metrics_dir)
+
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from cds_service.auth.issuers import TrustConfigError
+    from cds_service.auth.issuers import parse_trusted_issuers
+
+    try:  # a clear message rather than a gunicorn traceback
+        if (settings.trusted_issuers or "").strip():
+            parse_trusted_issuers(settings.trusted_issuers or "")
+    except TrustConfigError as exc:
+        print(f"cds-service serve: {exc}", file=sys.stderr)
+        return 2
     options = {
-        "bind": f"{args.host}:{args.port}",
-        "workers": args.workers or settings.workers,
-        "threads": args.threads or settings.threads,
+        "bind": "127.0.0.1:8080",
+        "workers": settings.workers,
+        "threads": settings.threads,
         "worker_class": "gthread",
         "preload_app": True,  # a bad catalogue stops the master before any worker starts
         "timeout": 30,
@@ -45,8 +70,50 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "keepalive": 5,
         "accesslog": "-",
         "loglevel": settings.log_level.lower(),
+        "child_exit": child_exit,  # a dead worker's metrics files stop counting as live
     }
+    if args.config:  # the file overrides the defaults above; flags override the file
+        try:
+            options.update(read_config_file(args.config))
+        except GunicornConfigError as exc:
+            print(f"cds-service serve: cannot read the gunicorn config: {exc}", file=sys.stderr)
+            return 2
+    if args.host is not None or args.port is not None:
+        host = "127.0.0.1" if args.host is None else args.host
+        options["bind"] = f"{host}:{8080 if args.port is None else args.port}"
+    options.update({name: getattr(args, name) for name in ("workers", "threads")
+                    if getattr(args, name)})
     _GunicornApp(settings, options).run()
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from cds_service.feedback.migrate import SchemaOutOfDate
+    from cds_service.feedback.migrate import create_schema
+    from cds_service.feedback.migrate import current_revision
+    from cds_service.feedback.store import StoreUnavailable
+    from cds_service.feedback.store import make_engine
+
+    try:
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        print("cds-service migrate: CDS_DATABASE_URL is not a database URL", file=sys.stderr)
+        return 2
+    engine = make_engine(settings.database_url)
+    try:
+        before = current_revision(engine)
+        create_schema(engine)
+        after = current_revision(engine)
+    except (StoreUnavailable, SchemaOutOfDate) as exc:
+        print(f"cds-service migrate: {where}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    change = "already up to date" if before == after else f"upgraded from {before or 'empty'}"
+    print(f"{where}: schema at revision {after} ({change})")
     return 0
 
 
@@ -87,8 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the CDS Hooks API under gunicorn")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default 8080)")
+    serve.add_argument("--config", type=Path,
+                       help="gunicorn config file (deploy/gunicorn.conf.py); flags override it")
     serve.add_argument("--workers", type=int, help="worker processes (default CDS_WORKERS)")
     serve.add_argument("--threads", type=int, help="threads per worker (default CDS_THREADS)")
     serve.set_defaults(handler=_serve)
@@ -101,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the date the engine treats as today (default CDS_TODAY)")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.set_defaults(handler=_evaluate)
+    migrate = commands.add_parser(
+        "migrate", help="bring the database schema (CDS_DATABASE_URL) to this version's revision")
+    migrate.set_defaults(handler=_migrate)
     catalog = commands.add_parser("catalog", help="list the recommendation catalogue")
     catalog.set_defaults(handler=_catalog)
     return parser

@@ -18,6 +18,8 @@ from cds_service.hooks.models import Card
 from cds_service.hooks.models import Hook
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.prefetch import PatientRecord
+from cds_service.metrics import Stage
+from cds_service.metrics import timed
 from cds_service.terminology import Terminology
 from cds_service.terminology import load_terminology
 
@@ -91,13 +93,16 @@ class Guidance:
 
     def decide(self, request: HookRequest, record: PatientRecord, base_url: str) -> Decision:
         """Cards for one call; ``base_url`` is this service's public base URL."""
-        case = self.case_of(request, record)
-        evaluation = self.evaluate(case, Hook(request.hook))
-        issued = tuple(
-            IssuedGuidance(rec.id, self.renderer.render(rec, base_url=base_url,
-                                                        patient_id=case.patient.id))
-            for rec in evaluation.recommendations
-        )
+        with timed(Stage.MAPPING):
+            case = self.case_of(request, record)
+        with timed(Stage.ENGINE):
+            evaluation = self.evaluate(case, Hook(request.hook))
+        with timed(Stage.RENDER):
+            issued = tuple(
+                IssuedGuidance(rec.id, self.renderer.render(rec, base_url=base_url,
+                                                            patient_id=case.patient.id))
+                for rec in evaluation.recommendations
+            )
         return Decision(issued, case.unreadable,
                         tuple(f.recommendation_id for f in evaluation.failures))
 

@@ -21,7 +21,10 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ready when the knowledge is loaded; the database state is reported (contract.md)."""
+    """Ready when the knowledge is loaded; the database state is reported (contract.md).
+
+    With trust configured an unreachable database means 503: hook calls would fail closed.
+    """
     state = current_app.extensions["cds_service"]
     try:
         with state.registry.sessions() as session:
@@ -31,10 +34,13 @@ def readyz() -> tuple[Response, int]:
         database = "unreachable"
     body = {
         "status": "ready",
-        "auth": "off",
+        "auth": "off" if state.verifier is None else "on",
         "database": database,
         "knowledge": "loaded",
         "recommendations": len(state.catalogue.ids),
     }
+    if state.verifier is not None and database != "ok":
+        body["status"] = "not ready"
+        return jsonify(body), 503
     return jsonify(body), 200
 

@@ -51,9 +51,9 @@ def test_factory_creates_the_sqlite_database_in_its_directory(
     assert database.exists()
 
 
-def test_factory_refuses_to_run_open_when_trust_is_configured(
+def test_factory_refuses_to_start_on_invalid_trust_settings(
     make_settings: Callable[..., Settings]
 ) -> None:
-    # Until JWT verification exists, configured trust must not silently degrade to "open".
-    with pytest.raises(RuntimeError, match="CDS_TRUSTED_ISSUERS"):
+    # Configured trust must never silently degrade to "open" (more in tests/auth/).
+    with pytest.raises(ValueError, match=r"CDS_TRUSTED_ISSUERS\[0\]: .*jwks_url"):
         create_app(make_settings(trusted_issuers='[{"iss": "https://ehr.example.org"}]'))

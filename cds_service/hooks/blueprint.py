@@ -8,6 +8,7 @@ from flask import current_app
 from flask import jsonify
 from flask import request
 
+from cds_service.auth.guard import caller_fhir_servers
 from cds_service.hooks.registry import ServiceRegistry
 
 bp = Blueprint("cds_hooks", __name__)
@@ -29,7 +30,9 @@ def call_service(service_id: str) -> Response:
     """CDS Hooks 2.0 §Calling a CDS Service."""
     registry = _registry()
     base_url = registry.settings.public_base_url or request.host_url.rstrip("/")
-    return jsonify(registry.call(service_id, request.get_data(cache=False), base_url))
+    body = request.get_data(cache=False)
+    servers = caller_fhir_servers()
+    return jsonify(registry.call(service_id, body, base_url, issuer_servers=servers))
 
 
 @bp.post("/cds-services/<service_id>/feedback")

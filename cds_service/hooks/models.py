@@ -21,6 +21,7 @@ from pydantic import Field
 from pydantic import StrictBool
 from pydantic import StrictInt
 from pydantic import StrictStr
+from pydantic import WithJsonSchema
 from pydantic import field_validator
 from pydantic import model_validator
 from pydantic.alias_generators import to_camel
@@ -52,12 +53,19 @@ _RFC3339 = re.compile(
 def _rfc3339(value: str) -> dt.datetime:
     if not _RFC3339.match(value):
         raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2021-12-11T10:05:31Z")
-    return dt.datetime.fromisoformat(value.upper().replace("Z", "+00:00")).astimezone(dt.UTC)
+    try:
+        return dt.datetime.fromisoformat(value.upper().replace("Z", "+00:00")).astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before datetime.min in UTC
+        raise ValueError("is outside the range of representable dates") from None
 
 
-HttpUrl = Annotated[StrictStr, AfterValidator(_http_url)]
-PatientId = Annotated[StrictStr, AfterValidator(_bare_patient_id)]
-Rfc3339 = Annotated[StrictStr, AfterValidator(_rfc3339)]
+# The JSON Schema of each (in /openapi.json) states what its validator checks.
+HttpUrl = Annotated[StrictStr, AfterValidator(_http_url), WithJsonSchema(
+    {"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]"})]
+PatientId = Annotated[StrictStr, AfterValidator(_bare_patient_id),
+                      WithJsonSchema({"type": "string", "pattern": "^(Patient/)?[^/]+$"})]
+Rfc3339 = Annotated[StrictStr, AfterValidator(_rfc3339),
+                    WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
 class Hook(StrEnum):
@@ -255,6 +263,11 @@ class AcceptedSuggestion(_Inbound):
 class OverrideReason(_Inbound):
     """Why the user overrode a card: one of its reasons, a comment, or both."""
 
+    model_config = ConfigDict(json_schema_extra={"anyOf": [  # _not_empty, for /openapi.json
+        {"required": ["reason"], "properties": {"reason": {"type": "object"}}},
+        {"required": ["userComment"], "properties": {"userComment": {"minLength": 1}}},
+    ]})
+
     reason: Coding | None = None
     user_comment: StrictStr | None = None
 
@@ -267,6 +280,12 @@ class OverrideReason(_Inbound):
 
 class FeedbackItem(_Inbound):
     """What the user did with one card."""
+
+    model_config = ConfigDict(json_schema_extra={  # _accepted_names_suggestions, for /openapi.json
+        "if": {"required": ["outcome"], "properties": {"outcome": {"const": "accepted"}}},
+        "then": {"required": ["acceptedSuggestions"],
+                 "properties": {"acceptedSuggestions": {"type": "array"}}},
+    })
 
     card: NonEmptyStr
     outcome: Literal["accepted", "overridden"]

@@ -14,6 +14,7 @@ from concurrent.futures import wait
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
+from urllib.parse import urlsplit
 
 from cds_service.fhir.client import Deadline
 from cds_service.fhir.client import FhirClient
@@ -27,6 +28,9 @@ from cds_service.hooks.errors import Forbidden
 from cds_service.hooks.errors import Issue
 from cds_service.hooks.errors import PreconditionFailed
 from cds_service.hooks.models import HookRequest
+from cds_service.metrics import Stage
+from cds_service.metrics import fhir_fetched
+from cds_service.metrics import timed
 from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,19 +106,42 @@ class PatientRecord:
         return [resource for group in self.resources.values() for resource in group]
 
 
-def check_fhir_server(url: str | None, settings: Settings) -> None:
-    """Refuse a ``fhirServer`` outside ``CDS_FHIR_SERVER_ALLOWLIST`` (SSRF guard).
+def check_fhir_server(
+    url: str | None, settings: Settings, *, issuer_servers: tuple[str, ...] | None = None
+) -> None:
+    """Refuse a ``fhirServer`` this service may not call (SSRF guard, contract.md Settings).
+
+    Args:
+        url: the request's ``fhirServer``.
+        settings: holds ``CDS_FHIR_SERVER_ALLOWLIST``.
+        issuer_servers: None when the service runs open; else the verified issuer's
+            ``fhir_servers`` (empty = no issuer restriction). With trust on, the URL must also
+            be https unless a listed prefix names it explicitly.
 
     Raises:
-        Forbidden: the URL matches none of the configured prefixes (400 ``forbidden``).
+        Forbidden: the URL matches none of the configured prefixes, none of the issuer's, or is
+            not https under trust (400 ``forbidden``).
     """
     prefixes = settings.fhir_server_prefixes
-    if url is None or not prefixes:
+    if url is None:
         return
-    if not any(_starts_with(url, prefix) for prefix in prefixes):
+    if prefixes and not any(_starts_with(url, prefix) for prefix in prefixes):
         raise Forbidden(
             Issue("forbidden", "fhirServer: this FHIR server is not on the service's allowlist "
                   "(CDS_FHIR_SERVER_ALLOWLIST)", "fhirServer")
+        )
+    if issuer_servers is None:
+        return
+    if issuer_servers and not any(_starts_with(url, prefix) for prefix in issuer_servers):
+        raise Forbidden(
+            Issue("forbidden", "fhirServer: this FHIR server is not among those registered for "
+                  "the calling issuer (fhir_servers)", "fhirServer")
+        )
+    listed = any(_starts_with(url, prefix) for prefix in prefixes + issuer_servers)
+    if urlsplit(url).scheme != "https" and not listed:
+        raise Forbidden(
+            Issue("forbidden", "fhirServer: must be https (an http server must be listed "
+                  "explicitly)", "fhirServer")
         )
 
 
@@ -146,7 +173,8 @@ def resolve(
         if request.fhir_server is None:
             raise PreconditionFailed([_no_server_issue(key, templates[key], key in paged)
                                       for key in missing + paged])
-        resources.update(_fetch(templates, missing, paged, request, settings))
+        with timed(Stage.PREFETCH_FETCH):
+            resources.update(_fetch(templates, missing, paged, request, settings))
     ordered = {key: resources[key] for key in templates}
     return PatientRecord(resources=ordered, fetched=tuple(missing + paged))
 
@@ -200,6 +228,7 @@ def _fetch(
     results: dict[str, tuple[JsonObject, ...]] = {}
     for key, future in futures.items():
         issue = _outcome(key, templates[key], future, deadline)
+        fhir_fetched("ok" if issue is None else "timeout" if issue.code == "timeout" else "failed")
         if issue is None:
             results[key] = tuple(future.result())
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from cds_service.feedback.store import hash_patient_id
 from cds_service.guidance import Decision
 from cds_service.guidance import no_guidance
 from cds_service.guidelines.catalogue import Catalogue
+from cds_service.hooks.calllog import hook_call
 from cds_service.hooks.errors import ServiceUnavailable
 from cds_service.hooks.models import CdsResponse
 from cds_service.hooks.models import Discovery
@@ -33,6 +33,8 @@ from cds_service.hooks.request import parse_json
 from cds_service.hooks.services import SERVICES
 from cds_service.hooks.services import get_service
 from cds_service.identifiers import EXTENSION_KEY
+from cds_service.logs import bind_call
+from cds_service.metrics import ledger_write_failed
 from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,31 +66,37 @@ class ServiceRegistry:
         """The discovery document, services sorted by id (D1-D11)."""
         return Discovery(services=list(SERVICES)).to_json_dict()
 
-    def call(self, service_id: str, body: bytes, base_url: str) -> JsonObject:
+    def call(
+        self, service_id: str, body: bytes, base_url: str, *,
+        issuer_servers: tuple[str, ...] | None = None,
+    ) -> JsonObject:
         """Run one service call: find, validate, check fhirServer, resolve prefetch, decide.
+
+        Args:
+            service_id: the service called.
+            body: the request body.
+            base_url: the service's public base URL.
+            issuer_servers: the verified caller's ``fhir_servers`` (see ``check_fhir_server``);
+                None when the service runs open.
 
         Raises:
             NotFound: unknown service id.
             BadRequest: invalid request (400), or Forbidden for a fhirServer not allowed.
             PreconditionFailed: required data could not be obtained (412).
         """
-        started = time.perf_counter()
-        service = get_service(service_id)
-        request = parse_hook_request(Hook(service.hook), parse_json(body))
-        check_fhir_server(request.fhir_server, self.settings)
-        record = resolve(service.prefetch or {}, request, self.settings)
-        decision = self.decide(request, record, base_url)
-        self._record_ledger(service.id, request, decision)
-        response = CdsResponse(cards=[item.card for item in decision.issued],
-                               extension=_gaps(decision))
-        log.info(
-            "hook call service=%s hookInstance=%s fetched=%s cards=%s unreadable=%s "
-            "rule_failures=%s duration_ms=%.1f",
-            service.id, request.hook_instance, list(record.fetched),
-            [item.recommendation_id for item in decision.issued], list(decision.unreadable),
-            list(decision.rule_failures), (time.perf_counter() - started) * 1000,
-        )
-        return response.to_json_dict()
+        with hook_call(service_id) as entry:  # one log line and the metrics, whatever happens
+            service = get_service(service_id)
+            request = parse_hook_request(Hook(service.hook), parse_json(body))
+            bind_call(hookInstance=request.hook_instance)  # tags this call's log lines
+            entry.hook_instance = request.hook_instance
+            check_fhir_server(request.fhir_server, self.settings, issuer_servers=issuer_servers)
+            record = resolve(service.prefetch or {}, request, self.settings)
+            decision = self.decide(request, record, base_url)
+            entry.decided(record, decision)
+            self._record_ledger(service.id, request, decision)
+            response = CdsResponse(cards=[item.card for item in decision.issued],
+                                   extension=_gaps(decision))
+            return response.to_json_dict()
 
     def _record_ledger(self, service_id: str, request: HookRequest, decision: Decision) -> None:
         # contract.md: a ledger that cannot be written never costs the clinician the cards.
@@ -119,6 +127,7 @@ class ServiceRegistry:
                                       unreadable_resources=decision.unreadable,
                                       rule_errors=decision.rule_failures)
         except StoreUnavailable:
+            ledger_write_failed()
             log.error("card ledger not written: database unreachable hookInstance=%s cards=%d",
                       request.hook_instance, len(issued))
 
