@@ -54,3 +54,18 @@ def app(settings: Settings) -> Iterator[Flask]:
 def client(app: Flask) -> FlaskClient:
     """A test client of ``app``."""
     return app.test_client()
+
+
+@pytest.fixture
+def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., FlaskClient]]:
+    """Build a test client of an app with other settings; its engine is disposed after."""
+    apps: list[Flask] = []
+
+    def build(**overrides: Any) -> FlaskClient:
+        app = create_app(make_settings(**overrides))
+        apps.append(app)
+        return app.test_client()
+
+    yield build
+    for app in apps:
+        app.extensions["cds_service"].engine.dispose()

@@ -15,10 +15,8 @@ from typing import Any
 
 import pytest
 import responses
-from flask import Flask
 from flask.testing import FlaskClient
 
-from cds_service.app import create_app
 from cds_service.fhir.client import Deadline
 from cds_service.fhir.client import FhirClient
 from cds_service.fhir.client import FhirError
@@ -29,7 +27,6 @@ from cds_service.fhir.client import next_link
 from cds_service.fhir.client import shared_executor
 from cds_service.fhir.client import shared_session
 from cds_service.hooks.services import PREFETCH
-from cds_service.settings import Settings
 from tests.common import FIXTURES_DIR
 from tests.common import issue_codes
 from tests.common import issue_expressions
@@ -369,21 +366,6 @@ def loopback(loopback_server: _Server) -> Iterator[LoopbackFhir]:
     while state.active and time.monotonic() < ends:
         time.sleep(0.01)
     assert state.active == 0, "a loopback handler is still running"
-
-
-@pytest.fixture
-def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., FlaskClient]]:
-    """Build a test client of an app with other settings; its engine is disposed after."""
-    apps: list[Flask] = []
-
-    def build(**overrides: Any) -> FlaskClient:
-        app = create_app(make_settings(**overrides))
-        apps.append(app)
-        return app.test_client()
-
-    yield build
-    for app in apps:
-        app.extensions["cds_service"].engine.dispose()
 
 
 def _unprefetched_call(server: LoopbackFhir) -> JsonObject:

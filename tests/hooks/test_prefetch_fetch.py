@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 import requests
 import responses
-from flask import Flask
 from flask.testing import FlaskClient
 
-from cds_service.app import create_app
 from cds_service.hooks.models import PatientViewRequest
 from cds_service.hooks.prefetch import resolve
 from cds_service.hooks.services import PREFETCH
@@ -41,21 +39,6 @@ def fhir() -> Iterator[responses.RequestsMock]:
     """The mocked FHIR server; an unregistered URL answers with a connection error."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
-
-
-@pytest.fixture
-def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., FlaskClient]]:
-    """Build a test client of an app with other settings; its engine is disposed after."""
-    apps: list[Flask] = []
-
-    def build(**overrides: Any) -> FlaskClient:
-        app = create_app(make_settings(**overrides))
-        apps.append(app)
-        return app.test_client()
-
-    yield build
-    for app in apps:
-        app.extensions["cds_service"].engine.dispose()
 
 
 def _full_prefetch() -> JsonObject:
