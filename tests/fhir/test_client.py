@@ -32,6 +32,8 @@ from tests.common import issue_codes
 from tests.common import issue_expressions
 from tests.common import load_json
 from tests.common import scenario_request
+from tests.loopback import drain
+from tests.loopback import serving
 
 JsonObject = dict[str, Any]
 
@@ -345,14 +347,9 @@ class _Server(ThreadingHTTPServer):
 @pytest.fixture(scope="session")
 def loopback_server() -> Iterator[_Server]:
     """A FHIR server on 127.0.0.1 whose behaviour each test sets."""
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.state = LoopbackFhir(base_url=f"http://127.0.0.1:{server.server_port}")
-    thread = threading.Thread(target=server.serve_forever, name="loopback-fhir", daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serving(_Server, _Handler, "loopback-fhir") as server:
+        server.state = LoopbackFhir(base_url=f"http://127.0.0.1:{server.server_port}")
+        yield server
 
 
 @pytest.fixture
@@ -362,10 +359,7 @@ def loopback(loopback_server: _Server) -> Iterator[LoopbackFhir]:
     loopback_server.state = state
     yield state
     state.release.set()
-    ends = time.monotonic() + 5
-    while state.active and time.monotonic() < ends:
-        time.sleep(0.01)
-    assert state.active == 0, "a loopback handler is still running"
+    drain(state, 5)
 
 
 def _unprefetched_call(server: LoopbackFhir) -> JsonObject:

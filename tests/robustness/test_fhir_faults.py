@@ -30,6 +30,8 @@ from cds_service.app import create_app
 from cds_service.hooks.services import PREFETCH
 from cds_service.settings import Settings
 from tests.common import scenario_request
+from tests.loopback import drain
+from tests.loopback import serving
 
 JsonObject = dict[str, Any]
 
@@ -97,14 +99,9 @@ class _Server(ThreadingHTTPServer):
 @pytest.fixture(scope="module")
 def loopback_server() -> Iterator[_Server]:
     """One server for the module; each test sets its answers."""
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.state = Loopback(base_url=f"http://127.0.0.1:{server.server_port}/fhir")
-    thread = threading.Thread(target=server.serve_forever, name="fault-fhir", daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serving(_Server, _Handler, "fault-fhir") as server:
+        server.state = Loopback(base_url=f"http://127.0.0.1:{server.server_port}/fhir")
+        yield server
 
 
 @pytest.fixture
@@ -113,10 +110,7 @@ def loopback(loopback_server: _Server) -> Iterator[Loopback]:
     state = Loopback(base_url=loopback_server.state.base_url)
     loopback_server.state = state
     yield state
-    ends = time.monotonic() + 10
-    while state.active and time.monotonic() < ends:
-        time.sleep(0.01)
-    assert state.active == 0, "a loopback handler is still running"
+    drain(state, 10)
 
 
 @pytest.fixture(scope="module")
