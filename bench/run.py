@@ -1,0 +1,444 @@
+"""Run every benchmark and rewrite ``bench/RESULTS.md``: ``.venv/bin/python bench/run.py``.
+
+Steps: build the synthetic records and check them (R4B-valid, same cards at every size); time
+each pipeline stage in process; profile the 1,200-resource patient-view call; then, against
+``cds-service serve`` on loopback with its default workers, measure sequential latency, throughput
+with 8 clients, the fhirServer path through a FHIR stub that answers after 50 ms, and each
+worker's peak memory; finally the same with JWT verification on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyspy
+import records
+from fhir_stub import FhirStub
+from inprocess import make_app
+from inprocess import profile_call
+from inprocess import time_stages
+from jwt_tokens import TokenSigner
+from load import Body
+from load import Client
+from load import Run
+from load import concurrent
+from load import sequential
+from records import ORDER_SIGN_CARDS
+from records import PATIENT_VIEW_CARDS
+from records import SIZES
+from report import Results
+from report import Target
+from report import render
+from server import ServerDidNotStart
+from server import ServiceProcess
+
+import cds_service
+from cds_service.fhir.parse import resource_problems
+from cds_service.hooks.prefetch import prefetch_from_bundle
+from cds_service.hooks.services import PREFETCH
+
+HERE = Path(__file__).resolve().parent
+COMMAND = ".venv/bin/python bench/run.py"
+PV, OS = "sts-patient-view", "sts-order-sign"
+EXPECTED = {PV: PATIENT_VIEW_CARDS, OS: ORDER_SIGN_CARDS}
+FHIR_DELAY_S = 0.050
+CLIENTS = 8
+
+# Requests per measurement (each also stops after its time cap, in seconds).
+STAGE_RUNS = {20: 30, 200: 20, 1200: 10, 5000: 3}
+SEQUENTIAL = {20: 200, 200: 100, 1200: 50, 5000: 12}
+SEQUENTIAL_CAP_S = 6.0
+CONCURRENT = {20: 800, 1200: 120}
+CONCURRENT_CAP_S = 10.0
+FHIR_PATH = {20: 60, 1200: 30}
+FHIR_PATH_CAP_S = 6.0
+JWT_SEQUENTIAL = {20: 200, 1200: 50}
+JWT_CONCURRENT = {20: 800}
+LIVE_PROFILE_SIZES = (20, 1200)
+LIVE_PROFILE_S = 6.0
+
+log = logging.getLogger("bench")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks and write the results file."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a fifth of the requests (to try the harness; figures are noisier)")
+    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md",
+                        help="where to write the results (default bench/RESULTS.md)")
+    args = parser.parse_args(argv)
+    scale = 0.2 if args.quick else 1.0
+    _console_log()
+    for key in [k for k in os.environ if k.startswith("CDS_")]:
+        os.environ.pop(key)  # the service must see only the settings this run gives it
+    started = time.monotonic()
+    results = Results()
+    results.machine = _machine()
+    with tempfile.TemporaryDirectory(prefix="cds-bench-") as tmp:
+        work = Path(tmp)
+        bodies, all_records = _build_records(results)
+        _in_process(results, work, bodies, scale)
+        _over_http(results, work, bodies, all_records, scale, jwt=False)
+        _over_http(results, work, bodies, all_records, scale, jwt=True)
+    results.machine["load average at the end"] = _load_average()
+    if _code_state() != results.machine["code"]:
+        results.warnings.append("cds_service/ changed while the benchmark ran: the figures mix "
+                                "two versions of the code; rerun")
+    results.targets = _targets(results)
+    findings = HERE / "FINDINGS.md"
+    results.findings = findings.read_text(encoding="utf-8") if findings.exists() else ""
+    results.elapsed_s = time.monotonic() - started
+    command = COMMAND + (" --quick" if args.quick else "")
+    args.output.write_text(render(results, command), encoding="utf-8")
+    log.info("wrote %s in %.0f s", args.output, results.elapsed_s)
+    for target in results.targets:
+        log.info("%-52s %-10s %s", target.name, target.goal,
+                 "n/a" if target.off is None else f"{target.off:.1f} {target.unit}")
+    return 0
+
+
+def _console_log() -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("bench: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def _build_records(
+    results: Results,
+) -> tuple[dict[tuple[int, str], Body], dict[int, list[Any]]]:
+    log.info("building records %s", ", ".join(map(str, SIZES)))
+    all_records = {size: records.build_record(size) for size in SIZES}
+    largest = all_records[max(SIZES)]
+    sample = largest[:16] + largest[16::25]
+    invalid = [f"{r['resourceType']}/{r['id']}" for r in sample if resource_problems(r)]
+    if invalid:
+        raise SystemExit(f"bench records are not valid R4 (R4B models): {invalid[:5]}")
+    log.info("validated %d sampled resources with the R4B models: all valid", len(sample))
+    prefetches = {size: prefetch_from_bundle(PREFETCH, records.as_bundle(resources))
+                  for size, resources in all_records.items()}
+    bodies = {}
+    for size, prefetch in prefetches.items():
+        bodies[(size, PV)] = Body(records.patient_view_request(prefetch))
+        bodies[(size, OS)] = Body(records.order_sign_request(prefetch))
+    results.conditions.append(
+        f"records validated: {len(sample)} sampled resources (the 16 of the core and every 25th "
+        "of the rest) pass the fhir.resources R4B models")
+    return bodies, all_records
+
+
+def _in_process(results: Results, work: Path, bodies: dict[tuple[int, str], Body],
+                scale: float) -> None:
+    app = make_app(work / "inprocess.sqlite3", records.TODAY)
+    _quiet_logs(work / "inprocess.log")
+    for size in SIZES:
+        for service in (PV, OS):
+            body = bodies[(size, service)].make()
+            runs = max(2, round(STAGE_RUNS[size] * scale))
+            log.info("in process: %s, %d resources, %d runs", service, size, runs)
+            times = time_stages(app, service, body, runs)
+            if times.cards != EXPECTED[service]:
+                raise SystemExit(f"{service} on {size} resources gave {times.cards}, "
+                                 f"expected {EXPECTED[service]}")
+            results.stages[(size, service)] = times
+    for size in SIZES:
+        pv, os_ = results.stages[(size, PV)], results.stages[(size, OS)]
+        resources = records.build_record(size)
+        types: dict[str, int] = {}
+        for resource in resources:
+            types[resource["resourceType"]] = types.get(resource["resourceType"], 0) + 1
+        results.records.append({
+            "size": size, "bytes": bodies[(size, PV)].size,
+            "types": ", ".join(f"{k} {v}" for k, v in sorted(types.items(), key=lambda i: -i[1])),
+            "selected": f"{pv.selected[0]} of {pv.selected[1]}",
+            "pv_cards": len(pv.cards), "os_cards": len(os_.cards),
+        })
+    try:
+        log.info("profiling patient-view on 1,200 resources (pyinstrument)")
+        per_call, spots = profile_call(app, PV, bodies[(1200, PV)].make(),
+                                       runs=max(3, round(10 * scale)))
+        results.profile_ms, results.hot_spots = per_call, spots
+    except ImportError:
+        results.profile_note = ("pyinstrument is not installed: `.venv/bin/pip install -e "
+                                "'.[bench]'` and rerun.")
+    app.extensions["cds_service"].engine.dispose()
+
+
+def _quiet_logs(path: Path) -> None:
+    # The service logs one line per call: keep that cost, but write the lines to a file.
+    root = logging.getLogger()
+    handler = logging.FileHandler(path)
+    for old in list(root.handlers):
+        handler.setFormatter(old.formatter)
+        root.removeHandler(old)
+    root.addHandler(handler)
+
+
+def _service_env(work: Path, name: str, trusted_issuers: str | None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CDS_")}
+    env.update({
+        "CDS_TODAY": records.TODAY.isoformat(),
+        "CDS_DATABASE_URL": f"sqlite:///{work / (name + '.sqlite3')}",
+    })
+    if trusted_issuers is not None:
+        env["CDS_TRUSTED_ISSUERS"] = trusted_issuers
+    return env
+
+
+def _over_http(results: Results, work: Path, bodies: dict[tuple[int, str], Body],
+               all_records: dict[int, list[Any]], scale: float, *, jwt: bool) -> None:
+    signer = None
+    if jwt:
+        try:
+            signer = TokenSigner()
+        except ImportError as exc:
+            results.jwt_note = f"JWT-on figures: not available yet ({exc})."
+            return
+    name = "serve-jwt" if jwt else "serve"
+    env = _service_env(work, name, signer.trusted_issuers() if signer else None)
+    service = ServiceProcess(env, work / f"{name}.log")
+    try:
+        service.start()
+    except ServerDidNotStart as exc:
+        if not jwt:
+            raise
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "it did not start"
+        results.jwt_note = ("JWT-on figures: not available yet — the service does not start "
+                            f"with `CDS_TRUSTED_ISSUERS` set ({reason}).")
+        return
+    headers = signer.headers if signer else None
+    workers = len(service.workers())
+    if signer is not None:
+        probe = Client(service.base_url)
+        status, _, _ = probe.post(f"/cds-services/{PV}", bodies[(20, PV)].make())
+        probe.close()
+        if status != 401:
+            results.warnings.append(f"JWT on, but a request without a token got {status}, not 401")
+    if not jwt:
+        results.conditions.insert(0, (
+            f"`cds-service serve` defaults: {workers} gunicorn gthread workers (CPU count) x 4 "
+            "threads, card ledger on, SQLite in a temporary directory, INFO logging to a file, "
+            f"`CDS_TODAY={records.TODAY}`; JWT verification off unless a row says on"))
+        results.conditions.append(
+            f"load generator: this machine, Python threads, one keep-alive `http.client` "
+            f"connection per client, a fresh `hookInstance` per request; {CLIENTS} clients for "
+            "throughput")
+    try:
+        with service:
+            _warm_up(service.base_url, bodies, headers, jwt=jwt)
+            plan = JWT_SEQUENTIAL if jwt else SEQUENTIAL
+            hooks = (PV,) if jwt else (PV, OS)
+            for size in (s for s in SIZES if s in plan):
+                for hook in hooks:
+                    log.info("HTTP sequential: %s, %d resources, JWT %s", hook, size,
+                             "on" if jwt else "off")
+                    run = sequential(service.base_url, f"/cds-services/{hook}",
+                                     bodies[(size, hook)],
+                                     requests=max(5, round(plan[size] * scale)), warmup=3,
+                                     max_seconds=SEQUENTIAL_CAP_S, headers=headers)
+                    results.sequential[(size, hook, jwt)] = _checked(run, hook, results)
+            plan = JWT_CONCURRENT if jwt else CONCURRENT
+            for size in plan:
+                for hook in hooks:
+                    log.info("HTTP %d clients: %s, %d resources, JWT %s", CLIENTS, hook, size,
+                             "on" if jwt else "off")
+                    run = concurrent(service.base_url, f"/cds-services/{hook}",
+                                     bodies[(size, hook)], clients=CLIENTS,
+                                     requests=max(CLIENTS, round(plan[size] * scale)),
+                                     warmup=1, max_seconds=CONCURRENT_CAP_S, headers=headers)
+                    results.concurrent[(size, hook, jwt)] = _checked(run, hook, results)
+            if not jwt:
+                _fhir_path(results, service.base_url, all_records, scale)
+                _live_profiles(results, service, bodies, work)
+                results.memory = [(f"worker {i + 1}", m)
+                                  for i, m in enumerate(service.worker_memory())]
+                master = service.master_memory()
+                if master is not None:
+                    results.memory.append(("gunicorn master", master))
+    finally:
+        log.info("service log tail (%s):\n%s", name, service.log_tail(3))
+
+
+def _warm_up(base_url: str, bodies: dict[tuple[int, str], Body], headers: Any, *,
+             jwt: bool) -> None:
+    log.info("warming up every worker on every record size")
+    for size in SIZES:
+        for hook in (PV, OS):
+            count = 2 if size == 5000 else CLIENTS
+            concurrent(base_url, f"/cds-services/{hook}", bodies[(size, hook)],
+                       clients=min(count, CLIENTS), requests=count, warmup=0,
+                       max_seconds=30, headers=headers)
+
+
+def _checked(run: Run, hook: str, results: Results) -> Run:
+    if run.errors:
+        results.warnings.append(f"{hook}: {len(run.errors)} failed requests, first: "
+                                f"{run.errors[0][:160]}")
+    elif run.last_body:
+        cards = tuple(c["source"]["topic"]["code"] for c in json.loads(run.last_body)["cards"])
+        if cards != EXPECTED[hook]:
+            results.warnings.append(f"{hook} over HTTP gave {cards}, expected {EXPECTED[hook]}")
+    return run
+
+
+def _fhir_path(results: Results, base_url: str, all_records: dict[int, list[Any]],
+               scale: float) -> None:
+    stub = FhirStub(FHIR_DELAY_S).start()
+    try:
+        for size, count in FHIR_PATH.items():
+            stub.load(records.PATIENT_ID, all_records[size])
+            request = records.patient_view_request(None, fhir_server=stub.url)
+            request["fhirAuthorization"] = {"access_token": "bench-opaque-token",
+                                            "token_type": "Bearer", "expires_in": 300,
+                                            "scope": "patient/*.read", "subject": "cds-service"}
+            body = Body(request)
+            log.info("fhirServer path: patient-view, %d resources, %.0f ms per FHIR request",
+                     size, FHIR_DELAY_S * 1000)
+            sequential(base_url, f"/cds-services/{PV}", body, requests=3, warmup=0,
+                       max_seconds=30)
+            stub.reset_counters()
+            run = sequential(base_url, f"/cds-services/{PV}", body,
+                             requests=max(5, round(count * scale)), warmup=0,
+                             max_seconds=FHIR_PATH_CAP_S)
+            calls = len(run.latencies_ms) + len(run.errors)
+            results.fhir_path[size] = (_checked(run, PV, results),
+                                       stub.requests / calls if calls else float("nan"),
+                                       stub.peak_in_flight)
+    finally:
+        stub.stop()
+
+
+def _live_profiles(results: Results, service: ServiceProcess,
+                   bodies: dict[tuple[int, str], Body], work: Path) -> None:
+    if pyspy.executable() is None:
+        results.live_profile_note = ("py-spy is not installed (`.venv/bin/pip install -e "
+                                     "'.[bench]'`): no profile of the live workers.")
+        return
+    for size in LIVE_PROFILE_SIZES:
+        label = f"{CLIENTS} clients, patient-view, {size:,} resources"
+        log.info("py-spy: %s", label)
+
+        def load(size: int = size) -> None:
+            concurrent(service.base_url, f"/cds-services/{PV}", bodies[(size, PV)],
+                       clients=CLIENTS, requests=100_000, warmup=0,
+                       max_seconds=LIVE_PROFILE_S)
+
+        try:
+            lines = pyspy.record(service.workers(), LIVE_PROFILE_S, work, load)
+        except RuntimeError as exc:
+            results.live_profile_note = f"py-spy could not sample the workers here: {exc}."
+            return
+        results.live_profiles[label] = pyspy.hot_spots(lines)
+
+
+def _targets(results: Results) -> list[Target]:
+    def p50(size: int, jwt: bool) -> float | None:
+        run = results.sequential.get((size, PV, jwt))
+        return run.percentile(50) if run and run.latencies_ms else None
+
+    def rate(size: int, jwt: bool) -> float | None:
+        run = results.concurrent.get((size, PV, jwt))
+        return run.throughput if run and run.latencies_ms else None
+
+    def jwt_value(value: float | None) -> float | str | None:
+        return value if value is not None else ("not available yet" if results.jwt_note
+                                                else None)
+
+    def at_most(value: float | None, goal: float) -> bool | None:
+        return None if value is None else value <= goal
+
+    fhir = results.fhir_path.get(1200)
+    fhir_p50 = fhir[0].percentile(50) if fhir and fhir[0].latencies_ms else None
+    large, medium = p50(5000, False), p50(1200, False)
+    ratio = large / medium if large and medium else None
+    peak = max((m.peak_mb for name, m in results.memory if name.startswith("worker")),
+               default=None)
+    return [
+        Target("patient-view, 1,200 resources in prefetch, HTTP p50", "≤ 30 ms",
+               p50(1200, False), jwt_value(p50(1200, True)), "ms",
+               at_most(p50(1200, False), 30)),
+        Target("patient-view, 20 resources, HTTP p50", "≤ 5 ms", p50(20, False),
+               jwt_value(p50(20, True)), "ms", at_most(p50(20, False), 5)),
+        Target(f"throughput, patient-view, 20 resources, {CLIENTS} clients", "≥ 300 req/s",
+               rate(20, False), jwt_value(rate(20, True)), "req/s",
+               None if rate(20, False) is None else (rate(20, False) or 0) >= 300),
+        Target("fhirServer path, 1,200 resources, 50 ms FHIR latency, p50", "≤ 80 ms",
+               fhir_p50, None, "ms", at_most(fhir_p50, 80)),
+        Target("patient-view p50, 5,000 resources vs 1,200", "≤ 5×", ratio, None, "×",
+               at_most(ratio, 5)),
+        Target("peak RSS per worker (largest)", "≤ 150 MB", peak, None, "MiB",
+               at_most(peak, 150)),
+    ]
+
+
+def _machine() -> dict[str, str]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = "unknown"
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "CPU": f"{os.cpu_count()} × {cpu}",
+        "memory": memory,
+        "system": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
+        "code": _code_state(),
+        "load average at the start": _load_average(),
+    }
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
+                          cwd=records.ROOT).stdout.strip()
+
+
+def _code_state() -> str:
+    """The commit and a digest of uncommitted changes to ``cds_service/`` (to notice edits).
+
+    When ``PYTHONPATH`` makes ``cds_service`` come from another tree (an export of one commit,
+    to measure it while the working tree changes), that tree and its ``REVISION`` file are named.
+    """
+    source = Path(cds_service.__file__).resolve().parent.parent
+    if source != records.ROOT:
+        marker = source / "REVISION"
+        revision = marker.read_text().strip() if marker.exists() else "unknown revision"
+        return f"cds_service imported from {source} ({revision})"
+    try:
+        head = _git("rev-parse", "--short", "HEAD")
+        changes = _git("diff", "HEAD", "--", "cds_service") + _git(
+            "ls-files", "--others", "--exclude-standard", "--", "cds_service")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    if not changes:
+        return f"git {head}"
+    digest = hashlib.sha256(changes.encode()).hexdigest()[:8]
+    return f"git {head} with uncommitted changes in cds_service/ (digest {digest})"
+
+
+def _load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    note = " (other work was running: figures are pessimistic)" if one > 0.8 else ""
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min){note}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
