@@ -30,6 +30,12 @@ _PREFILTER_FIELDS = {
     "MedicationStatement": ("medicationCodeableConcept", "medicationReference"),
     "ServiceRequest": ("code",),
 }
+# ... and by these elements of its lists (list, element): coded extensions, notes, components.
+_PREFILTER_ELEMENTS = (
+    ("extension", "valueCodeableConcept"),
+    ("note", "text"),
+    ("component", "code"),
+)
 
 
 @dataclass(frozen=True)
@@ -95,16 +101,23 @@ def _is_candidate(resource: JsonObject, terminology: Terminology) -> bool:
     fields = _PREFILTER_FIELDS.get(resource_type) if isinstance(resource_type, str) else None
     if fields is None:
         return False
-    values: list[Any] = [resource.get(name) for name in fields]
+    # Judged value by value, stopping at the first that makes the resource a candidate.
+    for name in fields:
+        value = resource.get(name)
+        if value is not None and terminology.is_candidate(resource_type, value):
+            return True
     # Not validated yet: a list element may hold any JSON value, and iterating it must not raise.
-    values += [e.get("valueCodeableConcept") for e in _list(resource.get("extension"))
-               if isinstance(e, dict)]
-    values += [n.get("text") for n in _list(resource.get("note")) if isinstance(n, dict)]
-    values += [c.get("code") for c in _list(resource.get("component")) if isinstance(c, dict)]
+    for name, inner in _PREFILTER_ELEMENTS:
+        elements = resource.get(name)
+        if not isinstance(elements, list):
+            continue
+        for element in elements:
+            value = element.get(inner) if isinstance(element, dict) else None
+            if value is not None and terminology.is_candidate(resource_type, value):
+                return True
     reference = resource.get("medicationReference")
-    if isinstance(reference, dict):
-        values.append(reference.get("display"))
-    return any(terminology.is_candidate(resource_type, v) for v in values if v is not None)
+    display = reference.get("display") if isinstance(reference, dict) else None
+    return display is not None and terminology.is_candidate(resource_type, display)
 
 
 def _list(value: Any) -> list[Any]:

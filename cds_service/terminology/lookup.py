@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection
+from collections.abc import Iterable
 from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from cds_service.terminology.codes import lookup_keys
@@ -28,11 +32,63 @@ MAX_TEXT_CHARS = 20_000
 matcher costs time linear in the text (about a second per MiB), and a coded element, a note or a
 pathology narrative that the rules read states its facts well within it."""
 
+_CACHE_ENTRIES = 2048
+"""Entries of each memo of a terminology (codings, candidate texts, text matches): records repeat
+the same lab codes and names thousands of times (a 5,000-resource record has about a hundred
+distinct ones), and a bounded LRU keeps the memory fixed."""
+
+_CACHED_TEXT_CHARS = 256
+"""Only strings up to this length are memoised (names, displays, short values), so the four memos
+hold at most about 5 MiB (all full of distinct long strings); longer narratives are read afresh."""
+
+_Coding = tuple[SystemInfo, tuple[str, ...], str | None]
+"""A coding read once: its system, its lookup keys (most specific first; empty when only the system
+was read) and, in ICD-O-3, its behaviour digit."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _CandidateFilter:
+    """The pre-filter of one resource type, compiled at load time from the indexes.
+
+    Attributes:
+        domains: the concept domains that make a resource of the type a candidate.
+        pattern: one regex over every synonym of those domains.
+        codes: (system URI, lookup key) pairs with a concept of those domains, whatever the
+            ICD-O-3 behaviour of the incoming code.
+        conditional: bare ICD-O-3 histology keys whose concepts of those domains stand only for
+            some behaviours (attribute ``icdo_behaviours``) -> those behaviour digits.
+        prefixes: system URI -> (prefix length, prefixes of that length with such a concept),
+            longest first.
+        behaviours: ICD-O-3 behaviour digits whose ``behaviour/*`` concept is of those domains.
+    """
+
+    domains: frozenset[str]
+    pattern: re.Pattern[str]
+    codes: frozenset[tuple[str, str]]
+    conditional: Mapping[tuple[str, str], frozenset[str]]
+    prefixes: Mapping[str, tuple[tuple[int, frozenset[str]], ...]]
+    behaviours: frozenset[str]
+
+    def coded(self, coding: _Coding) -> bool:
+        """Tell whether a read coding maps to a concept of the filter's domains."""
+        info, keys, behaviour = coding
+        for key in keys:
+            if (info.uri, key) in self.codes:
+                return True
+            allowed = self.conditional.get((info.uri, key))
+            if allowed is not None and (behaviour is None or behaviour in allowed):
+                return True
+        for length, prefixes in self.prefixes.get(info.uri, ()):
+            if keys[0][:length] in prefixes:
+                return True
+        return behaviour is not None and behaviour in self.behaviours
+
 
 class Terminology:
     """Value sets loaded from the data files, with their indexes; built by ``load_terminology``.
 
-    Instances are immutable and safe to share between threads.
+    Instances are immutable and safe to share between threads (their memos of repeated codings
+    and texts are bounded, thread-safe LRUs).
     """
 
     def __init__(
@@ -65,6 +121,16 @@ class Terminology:
             for concept, info in concepts.items()
             if isinstance(info.attributes.get("icdo_behaviours"), tuple)
         }
+        self._filters = {
+            key: self._compile_filter(domains, pattern)
+            for key, (domains, pattern) in candidates.items()
+        }
+        # Memos of pure functions of the frozen indexes (lru_cache is thread-safe); the text
+        # matches are tuples of frozen records, so no caller can alter a memoised answer.
+        self._read_coding = functools.lru_cache(maxsize=_CACHE_ENTRIES)(self._read_coding_uncached)
+        self._candidate_text = functools.lru_cache(maxsize=_CACHE_ENTRIES)(self._search_text)
+        self._candidate_coding = functools.lru_cache(maxsize=_CACHE_ENTRIES)(self._coding_decides)
+        self._cached_text_matches = functools.lru_cache(maxsize=_CACHE_ENTRIES)(self._find_text)
 
     @property
     def domains(self) -> frozenset[str]:
@@ -101,9 +167,7 @@ class Terminology:
 
     def canonical_system(self, system: str | None) -> str | None:
         """Return the canonical URI of a system URI or alias, or None if it is not recognised."""
-        if not isinstance(system, str):
-            return None
-        info = self._systems.get(system_key(system))
+        info = self._system_info(system)
         return info.uri if info else None
 
     def concepts_for_coding(self, system: str | None, code: str | None) -> frozenset[str]:
@@ -206,35 +270,113 @@ class Terminology:
                 checked against every domain.
             value: a CodeableConcept, a string, or a list of those.
         """
-        domains, pattern = self._candidates.get(
-            resource_type if isinstance(resource_type, str) else "", self._candidates["*"]
+        candidate_filter = self._filters.get(
+            resource_type if isinstance(resource_type, str) else "", self._filters["*"]
         )
-        return self._candidate(value, domains, pattern, 0)
+        return self._candidate(value, candidate_filter, 0)
 
-    def _candidate(
-        self, value: Any, domains: frozenset[str], pattern: re.Pattern[str], depth: int
-    ) -> bool:
+    def _candidate(self, value: Any, candidate_filter: _CandidateFilter, depth: int) -> bool:
         if isinstance(value, str):
-            return pattern.search(clean(value[:MAX_TEXT_CHARS])) is not None
+            text = value[:MAX_TEXT_CHARS]
+            if len(text) <= _CACHED_TEXT_CHARS:
+                return self._candidate_text(candidate_filter, text)
+            return self._search_text(candidate_filter, text)
         if isinstance(value, list) and depth == 0:
-            return any(self._candidate(v, domains, pattern, 1) for v in value)
+            return any(self._candidate(v, candidate_filter, 1) for v in value)
         if not isinstance(value, Mapping):
             return False
         codings = value.get("coding")
         for coding in codings if isinstance(codings, list) else ():
-            if isinstance(coding, Mapping):
-                matches = self._code_matches(coding.get("system"), coding.get("code"))
-                if any(_domain(m) in domains for m in matches):
+            if not isinstance(coding, Mapping):
+                continue
+            system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
+            if (type(system) is str and type(code) is str and type(display) is str
+                    and len(system) + len(code) + len(display) <= _CACHED_TEXT_CHARS):
+                # The usual coding, all three strings: one memo look-up decides it.
+                if self._candidate_coding(candidate_filter, system, code, display):
                     return True
-                display = coding.get("display")
-                usable = self._display_usable(coding.get("system"))
-                if usable and self._candidate(display, domains, pattern, 1):
-                    return True
-        return self._candidate(value.get("text"), domains, pattern, 1)
+            elif self._coding_decides(candidate_filter, system, code, display):
+                return True
+        return self._candidate(value.get("text"), candidate_filter, 1)
+
+    def _coding_decides(
+        self, candidate_filter: _CandidateFilter, system: Any, code: Any, display: Any
+    ) -> bool:
+        read = self._coding(system, code) if isinstance(code, str) else None
+        if read is not None and candidate_filter.coded(read):
+            return True
+        return self._display_usable(system) and self._candidate(display, candidate_filter, 1)
+
+    @staticmethod
+    def _search_text(candidate_filter: _CandidateFilter, text: str) -> bool:
+        return candidate_filter.pattern.search(clean(text)) is not None
+
+    def _compile_filter(
+        self, domains: frozenset[str], pattern: re.Pattern[str]
+    ) -> _CandidateFilter:
+        # The decision of _code_matches, taken ahead for every indexed code: a coding is a
+        # candidate when one of its matches (codes, prefixes, behaviour) has a domain wanted.
+        codes: set[tuple[str, str]] = set()
+        conditional: dict[tuple[str, str], frozenset[str]] = {}
+        for (uri, key), concepts in self._codes.items():
+            wanted = [c for c in concepts if _domain_of(c) in domains]
+            if not wanted:
+                continue
+            restricted = [self._icdo_behaviours.get(c) for c in wanted]
+            if "/" in key or any(allowed is None for allowed in restricted):
+                codes.add((uri, key))
+            else:
+                conditional[(uri, key)] = frozenset().union(*(a for a in restricted if a))
+        prefixes = {
+            uri: tuple(
+                (length, frozenset(prefix for prefix, concepts in rules.items()
+                                   if any(_domain_of(c) in domains for c in concepts)))
+                for length, rules in by_length.items()
+            )
+            for uri, by_length in self._prefixes.items()
+        }
+        behaviours = frozenset(
+            digit for digit, concept in self._behaviours.items() if _domain_of(concept) in domains
+        )
+        return _CandidateFilter(
+            domains,
+            pattern,
+            frozenset(codes),
+            MappingProxyType(conditional),
+            MappingProxyType(
+                {uri: tuple(r for r in rules if r[1]) for uri, rules in prefixes.items()}
+            ),
+            behaviours,
+        )
 
     def _display_usable(self, system: Any) -> bool:
-        info = self._systems.get(system_key(system)) if isinstance(system, str) else None
+        info = self._system_info(system)
         return info is None or info.match_display
+
+    def _system_info(self, system: Any) -> SystemInfo | None:
+        read = self._coding(system, None) if isinstance(system, str) else None
+        return read[0] if read else None
+
+    def _coding(self, system: Any, code: Any) -> _Coding | None:
+        # Read a coding's system and code (code None: the system alone); None when the system is
+        # not recognised or the code cannot be one of it. Long strings are read without the memo.
+        if not isinstance(system, str) or not (code is None or isinstance(code, str)):
+            return None
+        if len(system) + len(code or "") <= _CACHED_TEXT_CHARS:
+            return self._read_coding(system, code)
+        return self._read_coding_uncached(system, code)
+
+    def _read_coding_uncached(self, system: str, code: str | None) -> _Coding | None:
+        info = self._systems.get(system_key(system))
+        if info is None:
+            return None
+        keys = lookup_keys(info.form, code) if code is not None else ()
+        if code is not None and not keys:
+            return None
+        behaviour = None
+        if keys and info.form is CodeForm.ICDO3:
+            behaviour = keys[0].partition("/")[2] or None
+        return info, keys, behaviour
 
     def _info(self, concept: str) -> ConceptInfo:
         try:
@@ -248,20 +390,16 @@ class Terminology:
         return frozenset([domain] if isinstance(domain, str) else domain)
 
     def _code_matches(self, system: Any, code: Any) -> list[Match]:
-        if not isinstance(system, str) or not isinstance(code, str):
+        read = self._coding(system, code) if isinstance(code, str) else None
+        if read is None or code is None:
             return []
-        info = self._systems.get(system_key(system))
-        keys = lookup_keys(info.form, code) if info else ()
-        if info is None or not keys:
-            return []
+        info, keys, behaviour = read
         raw = code.strip()
         found: list[Match] = []
         taken: set[str] = set()
-        digit = parse_icdo(raw) if info.form is CodeForm.ICDO3 else None
         for key in keys:
             hits = [c for c in self._codes.get((info.uri, key), ())
-                    if _domain_of(c) not in taken
-                    and self._behaviour_fits(c, key, digit.behaviour if digit else None)]
+                    if _domain_of(c) not in taken and self._behaviour_fits(c, key, behaviour)]
             found += [Match(c, "code", False, info.uri, raw) for c in hits]
             taken.update(_domain_of(c) for c in hits)
         for length, rules in self._prefixes.get(info.uri, {}).items():
@@ -269,10 +407,8 @@ class Terminology:
                 if _domain_of(concept) not in taken:
                     found.append(Match(concept, "prefix", False, info.uri, raw))
                     taken.add(_domain_of(concept))
-        if digit is not None:
-            behaviour = self._behaviours.get(digit.behaviour) if digit.behaviour else None
-            if behaviour:
-                found.append(Match(behaviour, "code", False, info.uri, raw))
+        if behaviour is not None and behaviour in self._behaviours:
+            found.append(Match(self._behaviours[behaviour], "code", False, info.uri, raw))
         return found
 
     def _behaviour_fits(self, concept: str, key: str, behaviour: str | None) -> bool:
@@ -280,17 +416,22 @@ class Terminology:
         allowed = self._icdo_behaviours.get(concept)
         return allowed is None or behaviour is None or "/" in key or behaviour in allowed
 
-    def _text_matches(self, text: str, domains: frozenset[str]) -> list[Match]:
+    def _text_matches(self, text: str, domains: frozenset[str]) -> tuple[Match, ...]:
         text = text[:MAX_TEXT_CHARS]  # a multi-megabyte string must not hold the call for seconds
+        if len(text) <= _CACHED_TEXT_CHARS:
+            return self._cached_text_matches(text, domains & self._domains)
+        return self._find_text(text, domains & self._domains)
+
+    def _find_text(self, text: str, domains: frozenset[str]) -> tuple[Match, ...]:
         cleaned = clean(text)
         scope = None
         found: list[Match] = []
-        for domain in sorted(domains & self._domains):
+        for domain in sorted(domains):
             for concept, start, end in self._matchers[domain].find(cleaned):
                 scope = scope or self._negation.scan(cleaned)
                 found.append(Match(concept, "text", scope.is_negated(start, end), None, None,
                                    text[start:end], scope.is_uncertain(start, end)))
-        return found
+        return tuple(found)
 
 
 def _domain_of(concept: str) -> str:
@@ -301,7 +442,7 @@ def _domain(match: Match) -> str:
     return _domain_of(match.concept)
 
 
-def _unique(matches: list[Match]) -> list[Match]:
+def _unique(matches: Iterable[Match]) -> list[Match]:
     # One match per (concept, negated), in first-seen order; a statement beats a hedge of the
     # same concept ("possible necrosis ... necrosis present" states necrosis present).
     out: dict[tuple[str, bool], Match] = {}
