@@ -28,6 +28,7 @@ from cds_service.hooks.errors import CdsError
 from cds_service.hooks.errors import Issue
 from cds_service.hooks.errors import operation_outcome
 from cds_service.hooks.registry import ServiceRegistry
+from cds_service.jsonio import OrjsonProvider
 from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = OrjsonProvider(app)  # orjson-encoded responses, in the catalogue's key order
     app.extensions[EXTENSION_KEY] = ServiceState(
         settings, catalogue, registry, engine, guidance, verifier
     )

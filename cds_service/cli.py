@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from cds_service import prefork
 from cds_service.gunicorn_config import GunicornConfigError
 from cds_service.gunicorn_config import read_config_file
 from cds_service.gunicorn_metrics import child_exit
@@ -71,6 +72,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "accesslog": "-",
         "loglevel": settings.log_level.lower(),
         "child_exit": child_exit,  # a dead worker's metrics files stop counting as live
+        "when_ready": prefork.when_ready,  # warm-up and gc.freeze() in the master, before forking
+        "post_worker_init": prefork.post_worker_init,  # FHIR session and pool, after the fork
     }
     if args.config:  # the file overrides the defaults above; flags override the file
         try:

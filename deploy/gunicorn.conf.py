@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from cds_service import prefork
 from cds_service.settings import Settings
 
 _settings = Settings()
@@ -44,3 +45,9 @@ control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 loglevel = _settings.log_level.lower()
+
+when_ready = prefork.when_ready
+"""Warms the preloaded app up and freezes its heap once, before the first worker is forked."""
+
+post_worker_init = prefork.post_worker_init
+"""Opens each worker's FHIR session and thread pool after the fork, before its first request."""

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from cds_service import cli
+from cds_service import prefork
 from tests.common import scenario_request
 
 
@@ -45,6 +46,9 @@ def test_serve_passes_flags_and_settings_to_gunicorn(monkeypatch: pytest.MonkeyP
     assert seen["ran"] and seen["bind"] == "127.0.0.1:9999"
     assert (seen["workers"], seen["threads"]) == (3, 2)  # the flag overrides CDS_THREADS
     assert seen["worker_class"] == "gthread"
+    # Warm-up and heap freeze in the master before the fork; FHIR pools in each worker after it.
+    assert seen["when_ready"] is prefork.when_ready
+    assert seen["post_worker_init"] is prefork.post_worker_init
 
 
 def test_invalid_settings_exit_2_with_a_message(
@@ -96,3 +100,4 @@ def test_serve_runs_the_service_under_gunicorn(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     assert b"Booting worker" in stderr  # gunicorn, not the Flask development server
+    assert b"warmed up and froze" in stderr  # before the fork, in the master

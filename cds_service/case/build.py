@@ -37,6 +37,9 @@ JsonObject = dict[str, Any]
 
 _PATIENT_LEVEL = {"imaging", "radiotherapy", "referral", "fracture"}
 
+_DatedFact = Fact[dt.date | None]
+"""Built once, not per call (pydantic keeps parametrised generics only in a weak cache)."""
+
 
 def build_case(
     resources: Iterable[Any],
@@ -125,8 +128,8 @@ def _imaging(findings: list[Finding], terminology: Terminology) -> Iterable[Imag
 def _events(findings: list[Finding], kind: str) -> Iterable[Fact[dt.date | None]]:
     for finding in findings:
         if finding.kind == kind:
-            yield Fact[dt.date | None](value=finding.date, sources=(finding.source,),
-                                       date=finding.date, from_text=finding.from_text)
+            yield _DatedFact(value=finding.date, sources=(finding.source,), date=finding.date,
+                             from_text=finding.from_text)
 
 
 def _orders(bundle: JsonObject | None, selections: Collection[str] | None,

@@ -31,6 +31,12 @@ from cds_service.terminology import Terminology
 
 T = TypeVar("T")
 
+# Each parametrised Fact class is built once here: pydantic keeps them only in a weak cache, so a
+# Fact[Any] written inline would be rebuilt (≈ 2 ms) whenever the cyclic collector had freed it.
+_AnyFact = Fact[Any]
+_BoolFact = Fact[bool]
+_EntityFact = Fact[Entity]
+
 _BEHAVIOUR = {"behaviour/benign": Behaviour.BENIGN, "behaviour/uncertain": Behaviour.UNCERTAIN,
               "behaviour/malignant": Behaviour.MALIGNANT}
 _VERIFICATION = {"verification/confirmed": Verification.CONFIRMED,
@@ -61,8 +67,8 @@ def resolve_entity(seed: TumourSeed, morphology: list[Finding],
     # From text only when no source names the entity by a code.
     from_text = all([seed.from_text] * (best in seed.concepts)
                     + [f.from_text for f in morphology if best in f.value])
-    return Fact[Entity](value=Entity(key), sources=tuple(dict.fromkeys(sources)),
-                        date=seed.diagnosis_date, from_text=from_text)
+    return _EntityFact(value=Entity(key), sources=tuple(dict.fromkeys(sources)),
+                       date=seed.diagnosis_date, from_text=from_text)
 
 
 def _entity_concept(seed: TumourSeed, morphology: list[Finding],
@@ -91,7 +97,7 @@ def build_tumour(seed: TumourSeed, entity: Fact[Entity], findings: list[Finding]
         verification=_VERIFICATION.get(seed.verification or ""),
         clinical_status=_STATUS.get(seed.status or ""),
         diagnosis_date=seed.diagnosis_date,
-        site=Fact[Any](value=site, sources=(seed.ref,)) if site else None,
+        site=_AnyFact(value=site, sources=(seed.ref,)) if site else None,
         body_site=seed.body_site,
         laterality=seed.laterality.split("/")[1] if seed.laterality else None,
         depth=_latest(by_kind.get("depth", []), lambda v: _DEPTH.get(v)),
@@ -126,8 +132,8 @@ def fractures_of(findings: Iterable[Finding], tumours: list[Tumour],
 
 
 def _fact(finding: Finding, value: T) -> Fact[T]:
-    return Fact[Any](value=value, sources=(finding.source,), date=finding.date,
-                     from_text=finding.from_text)
+    return _AnyFact(value=value, sources=(finding.source,), date=finding.date,
+                    from_text=finding.from_text)
 
 
 def _latest(findings: list[Finding], convert: Any) -> Fact[Any] | None:
@@ -152,9 +158,9 @@ def _any_present(findings: list[Finding]) -> Fact[bool] | None:
         return None
     present = [f for f in known if f.value]
     chosen = present or known
-    return Fact[bool](value=bool(present), sources=tuple(dict.fromkeys(f.source for f in chosen)),
-                      date=max((f.date for f in chosen if f.date), default=None),
-                      from_text=all(f.from_text for f in chosen))
+    return _BoolFact(value=bool(present), sources=tuple(dict.fromkeys(f.source for f in chosen)),
+                     date=max((f.date for f in chosen if f.date), default=None),
+                     from_text=all(f.from_text for f in chosen))
 
 
 def _behaviour(seed: TumourSeed, morphology: list[Finding]) -> Behaviour | None:
@@ -216,8 +222,8 @@ def _recurrences(found: list[Finding]) -> Iterable[Fact[dt.date | None]]:
     unique = _unique(found)
     dated = [f for f in unique if f.date is not None]
     for finding in dated or unique[:1]:
-        yield Fact[Any](value=finding.date, sources=(finding.source,), date=finding.date,
-                        from_text=finding.from_text)
+        yield _AnyFact(value=finding.date, sources=(finding.source,), date=finding.date,
+                       from_text=finding.from_text)
 
 
 def _ihc(found: list[Finding]) -> Iterable[IhcResult]:
@@ -245,8 +251,8 @@ def _ntrk_if_fused(entity: Fact[Entity], molecular: tuple[MolecularResult, ...],
     fused = [m for m in molecular if m.finding == "fusion" and m.detected]
     if not fused or not spindle or entity.value is Entity.NTRK:
         return entity
-    return Fact[Entity](value=Entity.NTRK, sources=(*entity.sources, *(m.source for m in fused)),
-                        date=entity.date, from_text=entity.from_text)
+    return _EntityFact(value=Entity.NTRK, sources=(*entity.sources, *(m.source for m in fused)),
+                       date=entity.date, from_text=entity.from_text)
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

@@ -35,6 +35,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 WAL_SWITCH_ATTEMPTS = 6
 """Tries at switching a new SQLite file to WAL while other workers open it."""
 
+_DURABLE_CONNECTION = "cds_service.synchronous_full"
+"""Marks (in the pool entry's ``info``) a SQLite connection raised to ``synchronous = FULL``."""
+
 POSTGRES_CONNECT_DEFAULTS = {"connect_timeout": "3", "tcp_user_timeout": "5000"}
 """libpq options that bound how long a hook call waits on an unreachable PostgreSQL (seconds to
 connect, milliseconds of unacknowledged sending); the URL's own query parameters win."""
@@ -69,6 +72,7 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(parsed, pool_pre_ping=True)
     if is_sqlite:
         event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "checkin", _restore_synchronous)
     return engine
 
 
@@ -86,6 +90,13 @@ def _configure_sqlite(dbapi_connection: Any, _connection_record: Any) -> None:
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS:d}")
         _enable_wal(cursor)
+        # In WAL mode NORMAL syncs the log at checkpoints instead of at every commit: the file
+        # cannot be corrupted, but a power cut or OS crash may undo the commits since the last
+        # checkpoint (an application crash loses nothing). Fine for the card ledger, which is
+        # best effort anyway (contract.md). Feedback (answered 200, so the EHR will not resend
+        # it) and JWT ids (a lost one could be replayed) raise their commits to FULL with
+        # durable_commit().
+        cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
 
@@ -103,6 +114,40 @@ def _enable_wal(cursor: Any) -> None:
             if attempt + 1 == WAL_SWITCH_ATTEMPTS:
                 raise
             time.sleep(0.02 * 2**attempt)
+
+
+def durable_commit(session: Session) -> None:
+    """Make the session's next commit survive a power cut before ``commit()`` returns.
+
+    On SQLite the session's connection runs ``PRAGMA synchronous = FULL`` (the WAL is synced at
+    that commit, with every commit before it) until it goes back to the pool, where it returns to
+    NORMAL. PostgreSQL commits are durable already (its ``synchronous_commit``). Call it before
+    the transaction's first write: SQLite cannot change the level inside a transaction.
+
+    Raises:
+        StoreUnavailable: the database cannot be reached (only inside
+            :func:`unavailable_on_failure`).
+        RuntimeError: the session has already written in this transaction.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    pooled = connection.connection
+    if pooled.dbapi_connection is not None and pooled.dbapi_connection.in_transaction:
+        raise RuntimeError("durable_commit() must come before the transaction's first write")
+    connection.exec_driver_sql("PRAGMA synchronous = FULL")
+    pooled.info[_DURABLE_CONNECTION] = True
+
+
+def _restore_synchronous(dbapi_connection: Any, connection_record: Any) -> None:
+    # Back in the pool the connection serves ledger writes again, at NORMAL; the pool has rolled
+    # it back, so no transaction is open. If it fails the connection just stays at FULL.
+    if not connection_record.info.pop(_DURABLE_CONNECTION, False) or dbapi_connection is None:
+        return
+    try:
+        dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.Error:
+        logger.warning("could not return a SQLite connection to synchronous = NORMAL")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -9,11 +9,14 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
+from sqlalchemy import Engine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cds_service.feedback.engine import StoreUnavailable
+from cds_service.feedback.engine import durable_commit
 from cds_service.feedback.engine import insert_ignoring_duplicates
 from cds_service.feedback.engine import make_engine
 from cds_service.feedback.engine import make_sessionmaker
@@ -45,6 +48,9 @@ __all__ = [
 
 LEDGER_SALT_KEY = "ledger_salt"
 """Key of the per-install ledger salt in ``install_settings``."""
+
+_salts: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
+"""The stored salt of each engine's database, once read: it never changes after its creation."""
 
 
 def hash_patient_id(salt: str, patient_id: str) -> str:
@@ -91,13 +97,18 @@ class FeedbackStore:
 
         Returns:
             The configured salt, else the install's random salt, created on first use. Concurrent
-            first uses insert-if-absent and read back, so every worker gets the same value.
+            first uses insert-if-absent and read back, so every worker gets the same value. The
+            process remembers it per engine (database) after the first read.
 
         Raises:
             StoreUnavailable: the database cannot be reached.
         """
         if configured:
             return configured
+        engine = self._session.get_bind().engine
+        cached = _salts.get(engine)
+        if cached is not None:
+            return cached
         query = select(InstallSetting.value).where(InstallSetting.key == LEDGER_SALT_KEY)
         with unavailable_on_failure(self._session):
             salt = self._session.scalar(query)
@@ -110,6 +121,7 @@ class FeedbackStore:
                 salt = self._session.scalar(query)
         if salt is None:
             raise RuntimeError("the ledger salt vanished after it was stored")
+        _salts[engine] = salt
         return salt
 
     def record_cards(self, cards: Sequence[IssuedCard]) -> None:
@@ -179,6 +191,7 @@ class FeedbackStore:
         rows = [_feedback_row(service_id, item, received_at) for item in items]
         insert = insert_ignoring_duplicates(self._session, FeedbackRecord)
         with unavailable_on_failure(self._session):
+            durable_commit(self._session)  # acknowledged with 200: the EHR will not resend it
             stored = self._session.execute(insert.returning(FeedbackRecord.id), rows).all()
             self._session.commit()
         return len(stored)

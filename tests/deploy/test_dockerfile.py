@@ -121,3 +121,8 @@ def test_the_healthcheck_passes_on_the_served_config_and_fails_once_it_stops(
     assert healthy.returncode == 0, healthy.stderr
     assert b"Booting worker" in stderr
     assert _run_healthcheck(port).returncode != 0
+
+
+def test_the_image_limits_malloc_arenas_from_process_start() -> None:
+    # glibc reads MALLOC_ARENA_MAX when the process starts: the image's environment must carry it.
+    assert DockerfileParser(str(DOCKERFILE)).envs["MALLOC_ARENA_MAX"] == "2"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 from gunicorn.config import Config
 
 from cds_service import cli
+from cds_service import prefork
 from cds_service.gunicorn_config import read_config_file
 from tests.deploy.common import GUNICORN_CONF
 from tests.deploy.common import gunicorn_conf_values
@@ -118,3 +121,19 @@ def test_serve_with_a_failing_config_exits_2_with_the_error(
     assert cli.main(["serve", "--config", str(broken)]) == 2
     err = capsys.readouterr().err
     assert "ValueError" in err and "Traceback" not in err and "ran" not in seen
+
+
+def test_the_file_warms_up_before_the_fork_and_opens_pools_after() -> None:
+    conf = gunicorn_conf_values()
+    assert conf["when_ready"] is prefork.when_ready
+    assert conf["post_worker_init"] is prefork.post_worker_init
+
+
+def test_reading_the_file_leaves_prometheus_client_unimported() -> None:
+    # cds-service serve reads the file before it sets PROMETHEUS_MULTIPROC_DIR, which
+    # prometheus-client reads once, at import: imported earlier, the workers' metrics would split.
+    script = (f"import runpy, sys; runpy.run_path({str(GUNICORN_CONF)!r}); "
+              "print('prometheus_client' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True, timeout=60)
+    assert result.stdout.strip() == "False"

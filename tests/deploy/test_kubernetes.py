@@ -224,3 +224,8 @@ def test_the_ingress_serves_https_on_the_public_url_and_hides_internal_paths() -
     assert paths == {"/cds-services", "/recommendations", "/openapi.json"}
     backends = {path["backend"]["service"]["name"] for path in rule["http"]["paths"]}
     assert backends == {_one("Service")["metadata"]["name"]}
+
+
+def test_the_deployment_limits_malloc_arenas_like_the_image() -> None:
+    (container,) = _containers("Deployment")
+    assert dict(_env(container))["MALLOC_ARENA_MAX"] == {"name": "MALLOC_ARENA_MAX", "value": "2"}

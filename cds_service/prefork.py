@@ -1,0 +1,147 @@
+"""gunicorn hooks: warm the app up and freeze its heap before the fork, open worker pools after it.
+
+A gunicorn configuration file imports this module before ``cds-service serve`` points
+prometheus-client at its multiprocess directory, so the service's modules (and through them
+prometheus-client) are imported only inside the functions.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+log = logging.getLogger(__name__)
+
+WARMUP_RECORD = Path(__file__).with_name("warmup_record.json")
+"""A small synthetic record (no real patient) with a resource of every type the selector reads."""
+
+GC_FIRST_THRESHOLD = 50_000
+"""Allocations between two young-generation collections once serving (Python's default: 700)."""
+
+_WARMUP_BASE_URL = "http://warm-up.invalid"
+
+
+def when_ready(server: Any) -> None:
+    """gunicorn ``when_ready`` hook: with ``preload_app``, prepare the app in the master.
+
+    It runs once, after the app is loaded and before the first worker is forked, so what the
+    warm-up builds and the frozen heap are shared by every worker.
+    """
+    if server.cfg.preload_app:
+        prepare(server.app.wsgi())
+
+
+def post_worker_init(worker: Any) -> None:
+    """gunicorn ``post_worker_init`` hook: open the worker's FHIR session and thread pool.
+
+    They hold sockets and threads, so they are made after the fork (one per worker process), but
+    before the first request rather than during it. Without ``preload_app`` the app was loaded in
+    this worker, which then prepares it itself.
+    """
+    from cds_service.fhir.client import shared_executor
+    from cds_service.fhir.client import shared_session
+
+    if not worker.cfg.preload_app:
+        prepare(worker.wsgi)
+    shared_session()
+    shared_executor()
+
+
+def prepare(app: Any) -> None:
+    """Warm ``app`` up, then freeze the heap; for a served process only, never in tests.
+
+    Args:
+        app: the WSGI application gunicorn loaded; anything but this service's app is left alone.
+    """
+    from flask import Flask
+
+    from cds_service.app import EXTENSION_KEY
+
+    if not isinstance(app, Flask) or EXTENSION_KEY not in app.extensions:
+        return
+    started = time.perf_counter()
+    try:
+        warm_up(app)
+    except Exception:  # only a lost optimisation: the first real call builds the same lazily
+        log.warning("warm-up call failed; serving without it", exc_info=True)
+    frozen = freeze_heap()
+    log.info("warmed up and froze %d objects in %.0f ms", frozen,
+             (time.perf_counter() - started) * 1000)
+
+
+def warm_up(app: Flask) -> None:
+    """Run :data:`WARMUP_RECORD` through every service, as a call would, without side effects.
+
+    The call goes through the same steps as ``ServiceRegistry.call`` (decode, validation,
+    prefetch, case, rules, cards, encoding) but around the registry, so it writes no ledger row,
+    log line or metric sample. What it builds lazily (the R4B model classes of the selected
+    resource types, the parametrised case model classes, compiled patterns) is then built once.
+    Before, every R4B element model the prefetched resource types can hold is imported, since
+    the sample cannot hold every element a real record may.
+    """
+    from cds_service.app import EXTENSION_KEY
+    from cds_service.app import ServiceState
+    from cds_service.fhir.preload import load_element_models
+    from cds_service.hooks.models import CdsResponse
+    from cds_service.hooks.models import Hook
+    from cds_service.hooks.prefetch import prefetch_from_bundle
+    from cds_service.hooks.prefetch import resolve
+    from cds_service.hooks.request import parse_hook_request
+    from cds_service.hooks.request import parse_json
+    from cds_service.hooks.services import PREFETCH
+    from cds_service.hooks.services import SERVICES
+
+    load_element_models(re.split(r"[/?]", template)[0] for template in PREFETCH.values())
+    state: ServiceState = app.extensions[EXTENSION_KEY]
+    sample = json.loads(WARMUP_RECORD.read_bytes())
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": resource} for resource in sample["resources"]]}
+    drafts = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": resource} for resource in sample["draftOrders"]]}
+    app.json.response(state.registry.discovery())
+    for service in SERVICES:
+        hook = Hook(service.hook)
+        context: dict[str, Any] = {"userId": "Practitioner/warm-up",
+                                   "patientId": sample["patientId"]}
+        if hook is not Hook.PATIENT_VIEW:
+            context["draftOrders"] = drafts
+        if hook is Hook.ORDER_SELECT:
+            context["selections"] = [f"{r['resourceType']}/{r['id']}"
+                                     for r in sample["draftOrders"]]
+        call = {"hook": hook.value, "hookInstance": "warm-up", "context": context,
+                "prefetch": prefetch_from_bundle(service.prefetch or {}, bundle)}
+        request = parse_hook_request(hook, parse_json(app.json.dumps(call).encode()))
+        record = resolve(service.prefetch or {}, request, state.settings)
+        case = state.guidance.case_of(request, record)
+        evaluation = state.guidance.evaluate(case, hook)
+        cards = [state.guidance.renderer.render(rec, base_url=_WARMUP_BASE_URL,
+                                                patient_id=case.patient.id)
+                 for rec in evaluation.recommendations]
+        app.json.response(CdsResponse(cards=cards).to_json_dict())
+
+
+def freeze_heap() -> int:
+    """Collect, move every surviving object out of the collector's sight, collect less often.
+
+    The objects alive now (modules, value sets, catalogue, models: over 100,000) are never
+    traversed again, which a large request body's burst of allocations would otherwise make the
+    collector do over and over; after a fork their pages also stay shared with the master. The
+    first threshold is raised so that decoding a body triggers few collections.
+
+    Returns:
+        How many objects were frozen.
+    """
+    gc.collect()
+    gc.freeze()
+    _, second, third = gc.get_threshold()
+    gc.set_threshold(GC_FIRST_THRESHOLD, second, third)
+    return gc.get_freeze_count()
