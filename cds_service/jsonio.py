@@ -34,14 +34,14 @@ _ENCODE_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATAC
 def loads(body: bytes) -> Any:
     """Parse ``body`` exactly as ``json.loads(body)`` does, with orjson where that is the same.
 
-    orjson reads UTF-8 JSON about twice as fast, and refuses what :mod:`json` reads differently
-    (``NaN``, a byte order mark, UTF-16, lone surrogates) or fails on: :mod:`json` then parses the
-    body again, so its value, or its exception and message, is the answer. Two differences are
-    ruled out first: orjson turns integers beyond 64 bits into floats (a body with a run of 19
-    digits goes to :mod:`json`), and it nests 1,024 levels where :mod:`json` stops at what is left
-    of Python's recursion limit. For the second, the body is parsed inside 512 extra brackets, so
-    orjson refuses anything nested more than 512 deep, after checking that :mod:`json` can still
-    nest 512 deep at this point of the stack.
+    orjson reads UTF-8 JSON faster, with fewer objects (it shares repeated keys), and refuses what
+    :mod:`json` reads differently (``NaN``, a byte order mark, UTF-16, lone surrogates) or fails
+    on: :mod:`json` then parses the body again, so its value, or its exception and message, is the
+    answer. Two differences are ruled out first: orjson turns integers beyond 64 bits into floats
+    (a body with a run of 19 digits goes to :mod:`json`), and it nests 1,024 levels where
+    :mod:`json` stops at what is left of Python's recursion limit. For the second, the body is
+    parsed inside 512 extra brackets, so orjson refuses anything nested more than 512 deep, after
+    checking that :mod:`json` can still nest 512 deep at this point of the stack.
 
     Raises:
         json.JSONDecodeError: the body is not valid JSON.

@@ -218,7 +218,10 @@ def test_one_log_line_per_hook_call_with_its_outcome_and_no_patient_data(
 def test_serve_makes_a_metrics_dir_unless_the_operator_named_one(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv(MULTIPROC_DIR_VARIABLE, raising=False)  # restored after the test
+    # setenv first so that monkeypatch records the original state and restores it afterwards,
+    # even though use_multiprocess_dir() below sets the variable behind its back.
+    monkeypatch.setenv(MULTIPROC_DIR_VARIABLE, "")
+    monkeypatch.delenv(MULTIPROC_DIR_VARIABLE)
     created = use_multiprocess_dir()
     assert created is not None and created.is_dir() and not any(created.iterdir())
     assert os.environ[MULTIPROC_DIR_VARIABLE] == str(created)
