@@ -18,6 +18,7 @@ from cds_service import metrics
 from cds_service.auth import guard
 from cds_service.auth.guard import load_verifier
 from cds_service.auth.verify import JwtVerifier
+from cds_service.feedback.ledger import LedgerWriter
 from cds_service.feedback.migrate import check_schema
 from cds_service.feedback.store import make_engine
 from cds_service.feedback.store import make_sessionmaker
@@ -59,6 +60,11 @@ class ServiceState:
     guidance: Guidance
     verifier: JwtVerifier | None = None
 
+    def close(self) -> None:
+        """Write the pending card-ledger rows, then release the database connections."""
+        self.registry.ledger.close()
+        self.engine.dispose()
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the service.
@@ -83,7 +89,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         check_schema(engine, upgrade=engine.dialect.name == "sqlite")
     finally:
         engine.dispose()  # no connection may cross a gunicorn fork
-    registry = ServiceRegistry(settings, catalogue, make_sessionmaker(engine), guidance.decide)
+    sessions = make_sessionmaker(engine)
+    salt = settings.ledger_salt.get_secret_value() if settings.ledger_salt else None
+    registry = ServiceRegistry(settings, catalogue, sessions, LedgerWriter(sessions, salt),
+                               guidance.decide)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -74,6 +74,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "child_exit": child_exit,  # a dead worker's metrics files stop counting as live
         "when_ready": prefork.when_ready,  # warm-up and gc.freeze() in the master, before forking
         "post_worker_init": prefork.post_worker_init,  # FHIR session and pool, after the fork
+        "worker_exit": prefork.worker_exit,  # pending card-ledger rows written before stopping
     }
     if args.config:  # the file overrides the defaults above; flags override the file
         try:

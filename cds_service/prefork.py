@@ -1,4 +1,4 @@
-"""gunicorn hooks: warm the app up and freeze its heap before the fork, open worker pools after it.
+"""gunicorn hooks: warm up and freeze the heap before the fork, open pools after, flush at exit.
 
 A gunicorn configuration file imports this module before ``cds-service serve`` points
 prometheus-client at its multiprocess directory, so the service's modules (and through them
@@ -54,6 +54,20 @@ def post_worker_init(worker: Any) -> None:
         prepare(worker.wsgi)
     shared_session()
     shared_executor()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """gunicorn ``worker_exit`` hook: write the worker's pending card-ledger rows before it stops.
+
+    The writer also does so at interpreter exit; this hook makes it happen inside gunicorn's
+    graceful shutdown, while the worker's log handlers are still open.
+    """
+    from cds_service.app import EXTENSION_KEY
+
+    app = getattr(worker, "wsgi", None)
+    state = getattr(app, "extensions", {}).get(EXTENSION_KEY)
+    if state is not None:
+        state.close()
 
 
 def prepare(app: Any) -> None:

@@ -51,3 +51,6 @@ when_ready = prefork.when_ready
 
 post_worker_init = prefork.post_worker_init
 """Opens each worker's FHIR session and thread pool after the fork, before its first request."""
+
+worker_exit = prefork.worker_exit
+"""Writes the worker's pending card-ledger rows during a graceful stop."""

@@ -11,6 +11,11 @@ FIXTURES_DIR = ROOT / "fhir_fixtures"
 SPEC_EXAMPLES_DIR = FIXTURES_DIR / "cds-hooks-spec"
 
 
+def ledger_written(app: Any) -> None:
+    """Wait until the card ledger holds what the calls to ``app`` queued (written in background)."""
+    assert app.extensions["cds_service"].registry.ledger.flush(timeout_s=30), "ledger not written"
+
+
 def load_json(path: Path) -> Any:
     """Read a JSON file."""
     return json.loads(path.read_text(encoding="utf-8"))

@@ -47,7 +47,7 @@ def app(settings: Settings) -> Iterator[Flask]:
     """The service built by the factory."""
     app = create_app(settings)
     yield app
-    app.extensions["cds_service"].engine.dispose()
+    app.extensions["cds_service"].close()
 
 
 @pytest.fixture
@@ -68,4 +68,4 @@ def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
 
     yield build
     for app in apps:
-        app.extensions["cds_service"].engine.dispose()
+        app.extensions["cds_service"].close()

@@ -47,7 +47,7 @@ def test_factory_creates_the_sqlite_database_in_its_directory(
 ) -> None:
     database = tmp_path / "nested" / "dir" / "cds.sqlite3"
     app = create_app(make_settings(database_url=f"sqlite:///{database}"))
-    app.extensions["cds_service"].engine.dispose()
+    app.extensions["cds_service"].close()
     assert database.exists()
 
 

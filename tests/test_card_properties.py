@@ -41,7 +41,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Flask]]
              for today in {today for _, today, _ in CALLS}}
     yield built
     for app in built.values():
-        app.extensions["cds_service"].engine.dispose()
+        app.extensions["cds_service"].close()
 
 
 def _cards(apps: dict[str, Flask], scenario: str, today: str,

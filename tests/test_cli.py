@@ -49,6 +49,7 @@ def test_serve_passes_flags_and_settings_to_gunicorn(monkeypatch: pytest.MonkeyP
     # Warm-up and heap freeze in the master before the fork; FHIR pools in each worker after it.
     assert seen["when_ready"] is prefork.when_ready
     assert seen["post_worker_init"] is prefork.post_worker_init
+    assert seen["worker_exit"] is prefork.worker_exit  # pending ledger rows written at stop
 
 
 def test_invalid_settings_exit_2_with_a_message(

@@ -54,4 +54,4 @@ def test_configured_origins_are_echoed_with_vary(make_settings: Callable[..., Se
         preflight = _preflight(client, "/cds-services/sts-patient-view", "https://evil.example.com")
         assert "Access-Control-Allow-Origin" not in preflight.headers  # type: ignore[attr-defined]
     finally:
-        app.extensions["cds_service"].engine.dispose()
+        app.extensions["cds_service"].close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,9 +19,11 @@ from sqlalchemy import select
 
 from cds_service import prefork
 from cds_service.case.select import select_resources
+from cds_service.feedback.ledger import LedgerWriter
 from cds_service.feedback.schema import CardIssued
 from cds_service.feedback.schema import HookCallRecord
 from cds_service.hooks.services import PREFETCH
+from tests.common import scenario_request
 
 
 def _samples() -> list[str]:
@@ -110,3 +114,28 @@ def test_the_app_is_prepared_once_where_it_was_loaded(
 
     assert prepared == ["master app"] * in_master + ["worker app"] * in_worker
     assert opened == ["session", "pool"]  # in the worker, after the fork, whatever the preload
+
+
+def test_a_stopping_worker_writes_its_pending_ledger_rows(app: Flask) -> None:
+    # The ledger is written in background: a graceful stop must not lose the last calls' cards,
+    # even when the database is slow to answer.
+    state = app.extensions["cds_service"]
+    sessions = state.registry.sessions
+
+    def slow_sessions() -> Any:
+        time.sleep(0.3)
+        return sessions()
+
+    registry = dataclasses.replace(state.registry, ledger=LedgerWriter(slow_sessions, None))
+    app.extensions["cds_service"] = dataclasses.replace(state, registry=registry)
+    response = app.test_client().post(
+        "/cds-services/sts-patient-view",
+        json=scenario_request("pecoma-uterine-advanced", "patient-view.json"))
+    uuids = [card["uuid"] for card in response.get_json()["cards"]]
+    assert uuids
+
+    prefork.worker_exit(SimpleNamespace(), SimpleNamespace(wsgi=app))
+
+    with sessions() as session:
+        written = session.scalars(select(CardIssued.card_uuid)).all()
+    assert sorted(written) == sorted(uuids)

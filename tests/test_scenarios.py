@@ -45,7 +45,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Flask]]
         built[today] = create_app(settings)
     yield built
     for app in built.values():
-        app.extensions["cds_service"].engine.dispose()
+        app.extensions["cds_service"].close()
 
 
 def _card_ids(body: dict[str, Any]) -> list[str]:

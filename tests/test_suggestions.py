@@ -63,7 +63,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     app = create_app(Settings(database_url=f"sqlite:///{root / 'db.sqlite3'}",
                               today=dt.date(2026, 11, 22)))
     yield app
-    app.extensions["cds_service"].engine.dispose()
+    app.extensions["cds_service"].close()
 
 
 def _recommended(app: Flask, scenario: str, request_file: str, rec_id: str) -> dict[str, Any]:

@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from cds_service.feedback.ledger import LedgerEntry
+from cds_service.feedback.ledger import LedgerWriter
 from cds_service.feedback.schema import utc_now
 from cds_service.feedback.store import FeedbackStore
 from cds_service.feedback.store import FeedbackSummary
-from cds_service.feedback.store import IssuedCard
 from cds_service.feedback.store import StoreUnavailable
-from cds_service.feedback.store import hash_patient_id
 from cds_service.guidance import Decision
 from cds_service.guidance import no_guidance
 from cds_service.guidelines.catalogue import Catalogue
@@ -34,7 +34,6 @@ from cds_service.hooks.services import SERVICES
 from cds_service.hooks.services import get_service
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.logs import bind_call
-from cds_service.metrics import ledger_write_failed
 from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,11 +54,14 @@ class ServiceRegistry:
         settings: the service settings.
         catalogue: the recommendation catalogue.
         sessions: opens a database session (the caller closes it).
+        ledger: writes the card ledger off the request path.
+        decide: turns a call into cards.
     """
 
     settings: Settings
     catalogue: Catalogue
     sessions: SessionFactory
+    ledger: LedgerWriter
     decide: Decide = no_guidance
 
     def discovery(self) -> JsonObject:
@@ -99,37 +101,15 @@ class ServiceRegistry:
             return response.to_json_dict()
 
     def _record_ledger(self, service_id: str, request: HookRequest, decision: Decision) -> None:
-        # contract.md: a ledger that cannot be written never costs the clinician the cards.
         issued = decision.issued
         if not issued and not decision.unreadable and not decision.rule_failures:
             return
-        try:
-            with self.sessions() as session:
-                store = FeedbackStore(session)
-                salt = self.settings.ledger_salt
-                patient_hash = hash_patient_id(
-                    store.ledger_salt(salt.get_secret_value() if salt else None),
-                    request.context.patient_id,
-                )
-                now = utc_now()
-                store.record_cards([
-                    IssuedCard(
-                        card_uuid=item.card.uuid or "", service_id=service_id,
-                        recommendation_id=item.recommendation_id,
-                        hook_instance=request.hook_instance, issued_at=now,
-                        patient_hash=patient_hash,
-                    )
-                    for item in issued
-                ])
-                if decision.unreadable or decision.rule_failures:
-                    store.record_call(hook_instance=request.hook_instance, service_id=service_id,
-                                      called_at=now, patient_hash=patient_hash,
-                                      unreadable_resources=decision.unreadable,
-                                      rule_errors=decision.rule_failures)
-        except StoreUnavailable:
-            ledger_write_failed()
-            log.error("card ledger not written: database unreachable hookInstance=%s cards=%d",
-                      request.hook_instance, len(issued))
+        self.ledger.submit(LedgerEntry(
+            service_id=service_id, hook_instance=request.hook_instance,
+            patient_id=request.context.patient_id, at=utc_now(),
+            cards=tuple((item.card.uuid or "", item.recommendation_id) for item in issued),
+            unreadable=decision.unreadable, rule_failures=decision.rule_failures,
+        ))
 
     def feedback(self, service_id: str, body: bytes) -> JsonObject:
         """Store a feedback batch idempotently; answer ``{}`` (contract.md).
@@ -156,6 +136,7 @@ class ServiceRegistry:
         Raises:
             ServiceUnavailable: the database is unreachable.
         """
+        self.ledger.flush()  # this process's cards issued so far are counted
         try:
             with self.sessions() as session:
                 return FeedbackStore(session).summary(self.catalogue.ids)

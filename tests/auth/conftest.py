@@ -82,7 +82,7 @@ def make_trusted_app(
 
     yield build
     for app in apps:
-        app.extensions["cds_service"].engine.dispose()
+        app.extensions["cds_service"].close()
 
 
 @pytest.fixture

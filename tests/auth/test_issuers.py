@@ -89,7 +89,7 @@ def test_unset_trust_runs_open_and_says_so(
         readiness = app.test_client().get("/readyz").get_json()
         assert readiness["auth"] == "off"
     finally:
-        app.extensions["cds_service"].engine.dispose()
+        app.extensions["cds_service"].close()
 
 
 def test_serve_exits_2_naming_the_problem(

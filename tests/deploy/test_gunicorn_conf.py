@@ -127,6 +127,7 @@ def test_the_file_warms_up_before_the_fork_and_opens_pools_after() -> None:
     conf = gunicorn_conf_values()
     assert conf["when_ready"] is prefork.when_ready
     assert conf["post_worker_init"] is prefork.post_worker_init
+    assert conf["worker_exit"] is prefork.worker_exit
 
 
 def test_reading_the_file_leaves_prometheus_client_unimported() -> None:

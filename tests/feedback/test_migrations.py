@@ -121,7 +121,7 @@ def test_postgresql_behind_head_stops_start_up_until_migrated(
     assert "already up to date" in capsys.readouterr().out
 
     app = create_app(make_settings(database_url=postgres_url))
-    app.extensions["cds_service"].engine.dispose()
+    app.extensions["cds_service"].close()
 
 
 def test_migrate_reports_an_unreachable_database_without_its_password(

@@ -23,6 +23,7 @@ from cds_service.app import create_app
 from cds_service.feedback.store import create_schema
 from cds_service.feedback.store import make_engine
 from cds_service.settings import Settings
+from tests.common import ledger_written
 from tests.common import scenario_request
 from tests.feedback.databases import TcpProxy
 from tests.feedback.databases import via_proxy
@@ -102,6 +103,7 @@ def test_an_outage_costs_the_ledger_and_feedback_never_the_cards(
         before = client.post(SERVICE_URL, json=call)  # the pool now holds a live connection
         assert {card["source"]["topic"]["code"] for card in before.get_json()["cards"]} \
             == CARD_IDS
+        ledger_written(app)  # written before the outage
         failures = REGISTRY.get_sample_value("cds_ledger_write_failures_total") or 0.0
 
         outage.cut(engine)
@@ -109,6 +111,7 @@ def test_an_outage_costs_the_ledger_and_feedback_never_the_cards(
         assert during.status_code == 200
         cards = during.get_json()["cards"]
         assert {card["source"]["topic"]["code"] for card in cards} == CARD_IDS
+        ledger_written(app)
         assert "card ledger not written" in caplog.text
         assert REGISTRY.get_sample_value("cds_ledger_write_failures_total") == failures + 1
 

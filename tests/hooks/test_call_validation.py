@@ -263,7 +263,7 @@ def test_body_over_the_limit_is_413_too_long(make_settings: Callable[..., Settin
         assert issue_codes(body) == ["too-long"]
         assert "CDS_MAX_BODY_MB" in body["issue"][0]["diagnostics"]
     finally:
-        app.extensions["cds_service"].engine.dispose()
+        app.extensions["cds_service"].close()
 
 
 

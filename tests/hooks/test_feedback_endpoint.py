@@ -75,13 +75,13 @@ def test_feedback_survives_a_new_app_on_the_same_database(
     settings = make_settings()
     first = create_app(settings)
     first.test_client().post(FEEDBACK_URL, json=_overridden())
-    first.extensions["cds_service"].engine.dispose()
+    first.extensions["cds_service"].close()
 
     second = create_app(settings)
     try:
         assert _summary_row(second.test_client(), "unknown")["overridden"] == 1
     finally:
-        second.extensions["cds_service"].engine.dispose()
+        second.extensions["cds_service"].close()
 
 
 def test_summary_lists_every_catalogue_id_with_zeros_then_unknown(client: FlaskClient) -> None:

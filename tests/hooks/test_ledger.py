@@ -17,6 +17,7 @@ from cds_service.hooks.models import Card
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.models import Source
 from cds_service.hooks.prefetch import PatientRecord
+from tests.common import ledger_written
 from tests.common import scenario_request
 
 CARD_UUID = "5f3c8f1e-8c1a-4c55-9d2e-2b9a1f0c7d11"
@@ -68,7 +69,7 @@ def test_the_ledger_keeps_no_patient_id(card_app: Flask, tmp_path: Path) -> None
     client = card_app.test_client()
     client.post("/cds-services/sts-patient-view",
                 json=scenario_request("no-tumour-hypertension", "patient-view.json"))
-    card_app.extensions["cds_service"].engine.dispose()
+    card_app.extensions["cds_service"].close()
     database = (tmp_path / "cds.sqlite3").read_bytes()
     assert CARD_UUID.encode() in database
     assert PATIENT_ID.encode() not in database
@@ -86,4 +87,5 @@ def test_cards_are_returned_when_the_ledger_cannot_be_written(
         json=scenario_request("no-tumour-hypertension", "patient-view.json"))
     assert response.status_code == 200
     assert [card["uuid"] for card in response.get_json()["cards"]] == [CARD_UUID]
+    ledger_written(card_app)
     assert "card ledger not written" in caplog.text

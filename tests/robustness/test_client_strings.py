@@ -19,6 +19,7 @@ from cds_service.feedback.schema import FeedbackRecord
 from cds_service.feedback.store import HOOK_INSTANCE_CHARS
 from cds_service.settings import Settings
 from tests.common import issue_expressions
+from tests.common import ledger_written
 from tests.common import scenario_request
 
 TODAY = dt.date(2026, 11, 22)
@@ -29,7 +30,7 @@ def db_app(any_db_url: str) -> Iterator[Flask]:
     """The service on SQLite, then on PostgreSQL."""
     app = create_app(Settings(database_url=any_db_url, today=TODAY))
     yield app
-    app.extensions["cds_service"].engine.dispose()
+    app.extensions["cds_service"].close()
 
 
 @pytest.mark.parametrize("hook_instance", ["h" * 1_000, "with\x00nul", "\x00"])
@@ -44,6 +45,7 @@ def test_any_hook_instance_gets_its_cards_and_is_recorded(db_app: Flask,
     assert response.status_code == 200, response.get_json()
     uuids = [card["uuid"] for card in response.get_json()["cards"]]
     assert len(uuids) == 4
+    ledger_written(db_app)
     with db_app.extensions["cds_service"].registry.sessions() as session:
         stored = session.scalars(select(CardIssued.hook_instance).where(
             CardIssued.card_uuid.in_(uuids))).all()

@@ -121,7 +121,7 @@ def fault_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
                               request_deadline_s=DEADLINE_S))
     assert app.extensions["cds_service"].settings.fhir_max_response_mb == 32
     yield app
-    app.extensions["cds_service"].engine.dispose()
+    app.extensions["cds_service"].close()
 
 
 def _call_missing_observations(client: FlaskClient, server: str) -> tuple[int, JsonObject, float]:
@@ -221,7 +221,7 @@ def test_a_two_step_redirect_loop_from_a_mocked_server_is_412() -> None:
         try:
             code, body, _ = _call_missing_observations(app.test_client(), server)
         finally:
-            app.extensions["cds_service"].engine.dispose()
+            app.extensions["cds_service"].close()
         assert [call.request.url for call in mock.calls] == [first]
 
     assert code == 412

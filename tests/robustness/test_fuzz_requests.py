@@ -64,7 +64,7 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
                               max_body_mb=MAX_BODY_MB))
     with responses.RequestsMock(assert_all_requests_are_fired=False):
         yield app
-    app.extensions["cds_service"].engine.dispose()
+    app.extensions["cds_service"].close()
 
 
 @pytest.fixture(scope="module")

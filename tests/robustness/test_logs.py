@@ -65,7 +65,7 @@ def debug_app(make_settings: Callable[..., Settings]) -> Iterator[Flask]:
     """The service logging everything it can (``CDS_LOG_LEVEL=DEBUG``)."""
     app = create_app(make_settings(log_level="DEBUG", today=TODAY))
     yield app
-    app.extensions["cds_service"].engine.dispose()
+    app.extensions["cds_service"].close()
     logging.getLogger("cds_service").setLevel(logging.INFO)
 
 
@@ -203,7 +203,7 @@ def test_a_full_run_logs_no_token_no_name_no_birth_date_no_identifier(
         monkeypatch.setattr("cds_service.hooks.registry.resolve", explode)
         statuses.append(client.post("/cds-services/sts-patient-view", json=_call()).status_code)
     finally:
-        app.extensions["cds_service"].engine.dispose()
+        app.extensions["cds_service"].close()
         logging.getLogger("cds_service").setLevel(logging.INFO)
 
     assert statuses == [200, 412, 200, 400, 400, 400, 200, 500]

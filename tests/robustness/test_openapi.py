@@ -52,7 +52,7 @@ def fuzzed_app(production_like_db_url: str) -> Iterator[Flask]:
     """One app for the whole module: schemathesis feeds it hundreds of requests."""
     app = create_app(Settings(database_url=production_like_db_url))
     yield app
-    app.extensions["cds_service"].engine.dispose()
+    app.extensions["cds_service"].close()
 
 
 @pytest.fixture(scope="module")

@@ -23,4 +23,4 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
                 patch.delenv(name)
         app = create_app(Settings(database_url=f"sqlite:///{database}"))
     yield app
-    app.extensions["cds_service"].engine.dispose()
+    app.extensions["cds_service"].close()

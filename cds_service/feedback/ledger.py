@@ -1,0 +1,213 @@
+"""The card-ledger writer: hook calls queue their rows, a thread per process writes them in batches.
+
+Why off the request path: a transaction per hook call costs about a millisecond on an idle SQLite
+file, and under concurrent load the workers queue on SQLite's single write lock, whose busy
+handler sleeps in steps of milliseconds (bench/FINDINGS.md). A call only queues its rows; the
+thread commits whatever has queued in one transaction. contract.md asks that a ledger that cannot be
+written never costs the cards and that the failure is logged and counted: a failed batch, and a
+call that finds the queue full (the database too slow for too long), are both logged per hook call
+and counted in ``cds_ledger_write_failures_total``; the cards were answered regardless.
+
+The thread is started on the first write of each process (never in a gunicorn master, which only
+warms up), and again after a fork. Pending rows are written when the process exits (``atexit``
+and gunicorn's ``worker_exit``), and :meth:`LedgerWriter.flush` waits for them (the summary, tests).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import datetime as dt
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from cds_service.feedback.store import FeedbackStore
+from cds_service.feedback.store import IssuedCard
+from cds_service.feedback.store import StoreUnavailable
+from cds_service.feedback.store import hash_patient_id
+from cds_service.metrics import ledger_write_failed
+
+log = logging.getLogger(__name__)
+
+SessionFactory = Callable[[], Session]
+
+MAX_PENDING_CALLS = 10_000
+"""Hook calls that may wait for the writer; a call beyond that is logged and counted, not kept."""
+
+MAX_BATCH_CALLS = 500
+"""Hook calls written in one transaction at most."""
+
+EXIT_FLUSH_S = 5.0
+"""How long a stopping process waits for its pending rows."""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What one hook call leaves in the ledger.
+
+    Attributes:
+        service_id: the service called.
+        hook_instance: the call's ``hookInstance``.
+        patient_id: the patient's id; only its salted hash is written.
+        at: when the call was answered (timezone-aware).
+        cards: ``(card uuid, recommendation id)`` of every card returned.
+        unreadable: ``Type/id`` of resources skipped as invalid.
+        rule_failures: recommendation ids whose rule raised.
+    """
+
+    service_id: str
+    hook_instance: str
+    patient_id: str
+    at: dt.datetime
+    cards: tuple[tuple[str, str], ...]
+    unreadable: tuple[str, ...] = ()
+    rule_failures: tuple[str, ...] = ()
+
+    @property
+    def has_gaps(self) -> bool:
+        """True when the call skipped resources or a rule failed (a call record is kept)."""
+        return bool(self.unreadable or self.rule_failures)
+
+
+class LedgerWriter:
+    """Queues ledger entries and writes them from a background thread, in batches.
+
+    Args:
+        sessions: opens a database session.
+        configured_salt: ``CDS_LEDGER_SALT``, or None for the install's stored salt.
+        max_pending: entries that may wait; more are logged and counted as failed writes.
+        max_batch: entries per transaction at most.
+    """
+
+    def __init__(self, sessions: SessionFactory, configured_salt: str | None, *,
+                 max_pending: int = MAX_PENDING_CALLS, max_batch: int = MAX_BATCH_CALLS) -> None:
+        self._sessions = sessions
+        self._configured_salt = configured_salt
+        self._max_pending = max_pending
+        self._max_batch = max_batch
+        self._changed = threading.Condition()
+        self._pending: collections.deque[LedgerEntry] = collections.deque()
+        self._in_flight = 0
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        _writers.add(self)
+
+    def submit(self, entry: LedgerEntry) -> None:
+        """Queue ``entry``; never blocks on the database."""
+        with self._changed:
+            self._ensure_thread()
+            if len(self._pending) >= self._max_pending:
+                _lost([entry], "the writer is behind (queue full)")
+                return
+            self._pending.append(entry)
+            self._changed.notify_all()
+
+    def flush(self, timeout_s: float = EXIT_FLUSH_S) -> bool:
+        """Wait until every entry queued so far in this process is written (or failed).
+
+        Returns:
+            False when ``timeout_s`` passed first.
+        """
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: not self._pending and not self._in_flight, timeout=timeout_s)
+
+    def close(self, timeout_s: float = EXIT_FLUSH_S) -> None:
+        """Write what is pending (waiting at most ``timeout_s``) and stop the thread."""
+        if not self.flush(timeout_s):
+            with self._changed:
+                waiting = list(self._pending)
+                self._pending.clear()
+            _lost(waiting, "the process stopped before they were written")
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def _ensure_thread(self) -> None:
+        # Called with the lock held.
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="card-ledger-writer", daemon=True)
+        self._thread.start()
+
+    def _forget_parent(self) -> None:
+        # In a child just forked, where only one thread runs: the lock may have been copied
+        # held, the thread was not copied at all, and the parent's entries are the parent's.
+        self._changed = threading.Condition()
+        self._pending = collections.deque()
+        self._in_flight = 0
+        self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._pending or self._closed)
+                if not self._pending:
+                    return
+                count = min(len(self._pending), self._max_batch)
+                batch = [self._pending.popleft() for _ in range(count)]
+                self._in_flight = len(batch)
+            try:
+                self._write(batch)
+            except StoreUnavailable:
+                _lost(batch, "database unreachable")
+            except Exception:  # a bug must cost this batch only, never the writer
+                log.exception("card ledger writer failed on a batch of %d calls", len(batch))
+                _lost(batch, "the write raised")
+            finally:
+                with self._changed:
+                    self._in_flight = 0
+                    self._changed.notify_all()
+
+    def _write(self, batch: Sequence[LedgerEntry]) -> None:
+        with self._sessions() as session:
+            store = FeedbackStore(session)
+            salt = store.ledger_salt(self._configured_salt)
+            hashes = {entry.patient_id: hash_patient_id(salt, entry.patient_id)
+                      for entry in batch}
+            store.record_cards([
+                IssuedCard(card_uuid=card_uuid, service_id=entry.service_id,
+                           recommendation_id=recommendation_id,
+                           hook_instance=entry.hook_instance, issued_at=entry.at,
+                           patient_hash=hashes[entry.patient_id])
+                for entry in batch for card_uuid, recommendation_id in entry.cards
+            ])
+            for entry in batch:
+                if entry.has_gaps:
+                    store.record_call(hook_instance=entry.hook_instance,
+                                      service_id=entry.service_id, called_at=entry.at,
+                                      patient_hash=hashes[entry.patient_id],
+                                      unreadable_resources=entry.unreadable,
+                                      rule_errors=entry.rule_failures)
+
+
+_writers: weakref.WeakSet[LedgerWriter] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for writer in list(_writers):
+        writer._forget_parent()
+
+
+def _close_all() -> None:
+    for writer in list(_writers):
+        writer.close()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_close_all)
+
+
+def _lost(entries: Sequence[LedgerEntry], reason: str) -> None:
+    for entry in entries:
+        ledger_write_failed()
+        log.error("card ledger not written: %s hookInstance=%s cards=%d", reason,
+                  entry.hook_instance, len(entry.cards))
