@@ -145,8 +145,12 @@ def concurrent(base_url: str, path: str, body: Body, *, clients: int, requests: 
     latencies: list[float] = []
     errors: list[str] = []
     last: list[bytes] = [b""]
-    ready = threading.Barrier(clients + 1)
     started = [0.0]
+
+    def start_clock() -> None:  # when the last client has warmed up, before any is released
+        started[0] = time.perf_counter()
+
+    ready = threading.Barrier(clients + 1, action=start_clock)
 
     def work() -> None:
         client = Client(base_url, headers)
@@ -181,7 +185,6 @@ def concurrent(base_url: str, path: str, body: Body, *, clients: int, requests: 
     threads = [threading.Thread(target=work, daemon=True) for _ in range(clients)]
     for thread in threads:
         thread.start()
-    started[0] = time.perf_counter()
     ready.wait()
     for thread in threads:
         thread.join()
