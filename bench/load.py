@@ -20,16 +20,34 @@ HeaderFactory = Callable[[str], dict[str, str]]
 
 
 class Body:
-    """A hook request serialised once; each copy gets a fresh ``hookInstance``."""
+    """A hook request serialised once; each copy gets a fresh ``hookInstance``.
 
-    def __init__(self, request: dict[str, Any]) -> None:
-        data = json.dumps({**request, "hookInstance": _PLACEHOLDER}).encode()
-        self._prefix, self._suffix = data.split(_PLACEHOLDER.encode())
-        self.size = len(data)
+    With ``fresh_resources``, every prefetched resource of each copy also gets a new
+    ``meta.versionId``: the record is the same clinically but its JSON has never been seen, so
+    nothing the service remembers from earlier calls (validation outcomes) applies.
+    """
+
+    def __init__(self, request: dict[str, Any], *, fresh_resources: bool = False) -> None:
+        request = {**request, "hookInstance": _PLACEHOLDER}
+        if fresh_resources:
+            request["prefetch"] = {key: _versioned(value)
+                                   for key, value in request.get("prefetch", {}).items()}
+        self._parts = json.dumps(request).encode().split(_PLACEHOLDER.encode())
+        self.size = sum(map(len, self._parts)) + len(_PLACEHOLDER) * (len(self._parts) - 1)
 
     def make(self) -> bytes:
-        """The body with a new ``hookInstance``."""
-        return self._prefix + str(uuid.uuid4()).encode() + self._suffix
+        """The body with a new ``hookInstance`` (and new resource versions, if fresh)."""
+        return str(uuid.uuid4()).encode().join(self._parts)
+
+
+def _versioned(prefetched: Any) -> Any:
+    """A prefetched resource or searchset whose resources carry the placeholder as versionId."""
+    if not isinstance(prefetched, dict):
+        return prefetched
+    if prefetched.get("resourceType") != "Bundle":
+        return {**prefetched, "meta": {**prefetched.get("meta", {}), "versionId": _PLACEHOLDER}}
+    return {**prefetched, "entry": [{**entry, "resource": _versioned(entry["resource"])}
+                                    for entry in prefetched.get("entry", [])]}
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Pick the resources that could matter, by type and code or text, and validate only those.
 
 Speed: a record of thousands of resources is mostly labs and vitals no rule reads; they are
-skipped unread. A selected resource that fails validation is skipped and named (partial-data
-policy in contract.md), never silently dropped.
+skipped unread, and the outcome of validating a resource seen before is reused (``ValidityMemo``).
+A selected resource that fails validation is skipped and named (partial-data policy in
+contract.md), never silently dropped.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from typing import Any
 
 from cds_service.case.conditions import RELATED_CONDITION_EXTENSIONS
 from cds_service.case.fhir_values import referenced
-from cds_service.fhir.parse import resource_problems
+from cds_service.fhir.validity import ValidityMemo
 from cds_service.terminology import Terminology
 
 log = logging.getLogger(__name__)
 
 JsonObject = dict[str, Any]
+
+_validity = ValidityMemo()
+"""Outcomes of validating the resources this process has seen lately (the same record recurs)."""
 
 # What each resource type is judged by before it is read.
 _PREFILTER_FIELDS = {
@@ -69,19 +73,12 @@ def select_resources(resources: Iterable[Any], terminology: Terminology) -> Sele
         if ref in seen and resource.get("id"):
             continue  # the same resource twice (two pages, two keys): read it once
         seen.add(ref)
-        if _invalid(resource):
+        if not _validity.is_valid(resource):
             unreadable.append(ref)
             log.warning("skipped unreadable resource %s", ref)
             continue
         kept.append(resource)
     return Selection(tuple(kept), tuple(dict.fromkeys(unreadable)))
-
-
-def _invalid(resource: JsonObject) -> bool:
-    try:
-        return bool(resource_problems(resource))
-    except RecursionError:  # nested deeper than the validator follows (extensions in extensions)
-        return True
 
 
 def _conditions_named_by(resource: JsonObject) -> list[str]:

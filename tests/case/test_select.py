@@ -9,6 +9,7 @@ import pytest
 
 import cds_service.case.select as select
 from cds_service.case.select import select_resources
+from cds_service.fhir import validity
 from cds_service.fhir.parse import resource_problems
 from cds_service.terminology import Terminology
 from tests.case.common import ICD10CM
@@ -33,14 +34,15 @@ UNRELATED = {
 
 @pytest.fixture
 def validated(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """Count the resources the selection validates, by ``Type/id``."""
+    """Count the resources the selection validates, by ``Type/id`` (nothing remembered yet)."""
     calls: Counter[str] = Counter()
 
     def spy(resource: Any) -> Any:
         calls[f"{resource.get('resourceType')}/{resource.get('id')}"] += 1
         return resource_problems(resource)
 
-    monkeypatch.setattr(select, "resource_problems", spy)
+    monkeypatch.setattr(validity, "resource_problems", spy)
+    monkeypatch.setattr(select, "_validity", validity.ValidityMemo())
     return calls
 
 
@@ -109,6 +111,20 @@ def test_an_invalid_candidate_is_named_and_skipped_while_the_rest_maps(
     assert tumour.size_cm is None  # the only size on record was skipped: unknown, not 0
     assert tumour.grade is not None and tumour.grade.value == 3
     assert [r.source for r in tumour.resections] == ["Procedure/lms3-proc-excision"]
+
+
+def test_a_record_sent_again_is_judged_the_same_and_an_edit_is_read_afresh(
+        case_of: CaseBuilder) -> None:
+    """Validation outcomes are remembered per resource JSON: the EHR's next hook call on the
+    same record names the same unreadable resource, and a corrected resource is read again."""
+    record = bundle(SCENARIO)
+    find(record, "lms3-obs-2")["effectiveDateTime"] = "yesterday"
+    assert case_of(record).unreadable == ("Observation/lms3-obs-2",)
+    assert case_of(record).unreadable == ("Observation/lms3-obs-2",)
+    find(record, "lms3-obs-2")["effectiveDateTime"] = "2026-10-01"  # corrected in the EHR
+    corrected = case_of(record)
+    assert corrected.unreadable == ()
+    assert corrected.tumours[0].size_cm is not None
 
 
 def test_an_invalid_tumour_condition_is_named_and_its_tumour_is_not_guessed(
