@@ -220,6 +220,7 @@ def _over_http(results: Results, work: Path, bodies: dict[tuple[int, str], Body]
     env = _service_env(work, name, signer.trusted_issuers() if signer else None)
     service = ServiceProcess(env, work / f"{name}.log")
     try:
+        service.migrate()
         service.start()
     except ServerDidNotStart as exc:
         if not jwt:
@@ -239,7 +240,8 @@ def _over_http(results: Results, work: Path, bodies: dict[tuple[int, str], Body]
     if not jwt:
         results.conditions.insert(0, (
             f"`cds-service serve` defaults: {workers} gunicorn gthread workers (CPU count) x 4 "
-            "threads, card ledger on, SQLite in a temporary directory, INFO logging to a file, "
+            "threads, card ledger on, SQLite in a temporary directory (migrated first with "
+            "`cds-service migrate`, as a restarted service finds it), INFO logging to a file, "
             f"`CDS_TODAY={records.TODAY}`; JWT verification off unless a row says on"))
         results.conditions.append(
             f"load generator: this machine, Python threads, one keep-alive `http.client` "

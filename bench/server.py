@@ -107,6 +107,20 @@ class ServiceProcess:
         assert self._process is not None
         return self._process.pid
 
+    def migrate(self) -> None:
+        """Run ``cds-service migrate`` on the service's database, as a deployment does first.
+
+        A service restarted on its database then starts without loading Alembic (about 10 MiB
+        in every worker); without this step its first start would migrate in the master.
+
+        Raises:
+            ServerDidNotStart: the migration failed; carries its output.
+        """
+        done = subprocess.run([str(CDS_SERVICE), "migrate"], env=self._env, capture_output=True,
+                              text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            raise ServerDidNotStart(f"cds-service migrate failed:\n{done.stdout}{done.stderr}")
+
     def start(self, timeout_s: float = 90.0) -> None:
         """Start the service and wait until ``/healthz`` answers and every worker is up.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Any
 
 from flask import Flask
@@ -17,7 +18,6 @@ from cds_service import logs
 from cds_service import metrics
 from cds_service.auth import guard
 from cds_service.auth.guard import load_verifier
-from cds_service.auth.verify import JwtVerifier
 from cds_service.feedback.ledger import LedgerWriter
 from cds_service.feedback.migrate import check_schema
 from cds_service.feedback.store import make_engine
@@ -31,6 +31,9 @@ from cds_service.hooks.errors import operation_outcome
 from cds_service.hooks.registry import ServiceRegistry
 from cds_service.jsonio import OrjsonProvider
 from cds_service.settings import Settings
+
+if TYPE_CHECKING:  # PyJWT and cryptography (~10 MiB) load only when trust is configured
+    from cds_service.auth.verify import JwtVerifier
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
 from typing import Any
 
 from flask import Flask
@@ -14,13 +15,14 @@ from flask import request
 
 from cds_service import metrics
 from cds_service.auth.issuers import parse_trusted_issuers
-from cds_service.auth.verify import JwtVerifier
-from cds_service.auth.verify import Unauthorized
-from cds_service.auth.verify import VerifiedCaller
 from cds_service.feedback.replay import ReplayStore
 from cds_service.feedback.store import StoreUnavailable
 from cds_service.hooks.errors import ServiceUnavailable
 from cds_service.settings import Settings
+
+if TYPE_CHECKING:
+    from cds_service.auth.verify import JwtVerifier
+    from cds_service.auth.verify import VerifiedCaller
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,9 @@ def load_verifier(settings: Settings) -> JwtVerifier | None:
         log.warning("JWT verification is OFF: CDS_TRUSTED_ISSUERS is unset, so ANY client can "
                     "call this service; configure the trusted issuers before exposing it")
         return None
+    # Imported here: an open service never loads PyJWT and cryptography (~10 MiB per worker).
+    from cds_service.auth.verify import JwtVerifier
+
     issuers = parse_trusted_issuers(text)
     log.info("JWT verification is on; trusted issuers: %s", ", ".join(i.iss for i in issuers))
     if settings.public_base_url is None:
@@ -97,6 +102,8 @@ def _authenticate() -> Response | None:
     # A CORS preflight carries no credentials by design (Fetch standard), so it passes.
     if verifier is None or request.method == "OPTIONS" or not is_protected(request.path):
         return None
+    from cds_service.auth.verify import Unauthorized
+
     base_url = state.settings.public_base_url or request.root_url.rstrip("/")
     try:
         with state.registry.sessions() as session:

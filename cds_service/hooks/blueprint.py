@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import Blueprint
 from flask import Response
 from flask import current_app
@@ -12,6 +16,24 @@ from cds_service.auth.guard import caller_fhir_servers
 from cds_service.hooks.registry import ServiceRegistry
 
 bp = Blueprint("cds_hooks", __name__)
+
+LARGE_BODY_BYTES = 512 * 1024
+"""Hook calls with a body this large, or of unstated length, are served one at a time per process.
+
+A 5,000-resource prefetch is about 25 MiB of Python objects while its call runs. Under the
+interpreter lock two such calls at once finish no sooner than one after the other, but need twice
+the memory; smaller calls never wait."""
+
+_large_body = threading.Lock()
+
+
+@contextmanager
+def _one_large_body_at_a_time(length: int | None) -> Iterator[None]:
+    if length is not None and length < LARGE_BODY_BYTES:
+        yield
+        return
+    with _large_body:
+        yield
 
 
 def _registry() -> ServiceRegistry:
@@ -30,9 +52,12 @@ def call_service(service_id: str) -> Response:
     """CDS Hooks 2.0 §Calling a CDS Service."""
     registry = _registry()
     base_url = registry.settings.public_base_url or request.host_url.rstrip("/")
-    body = request.get_data(cache=False)
     servers = caller_fhir_servers()
-    return jsonify(registry.call(service_id, body, base_url, issuer_servers=servers))
+    with _one_large_body_at_a_time(request.content_length):
+        body = request.get_data(cache=False)
+        answer = registry.call(service_id, body, base_url, issuer_servers=servers)
+        del body  # the decoded request is gone too: free both before the next large call
+    return jsonify(answer)
 
 
 @bp.post("/cds-services/<service_id>/feedback")

@@ -9,7 +9,6 @@ from typing import TypeVar
 from pydantic import BaseModel
 from pydantic import ValidationError
 
-from cds_service import jsonio
 from cds_service.fhir.parse import is_known_resource_type
 from cds_service.fhir.parse import resource_problems
 from cds_service.hooks.errors import BadRequest
@@ -31,7 +30,9 @@ def parse_json(body: bytes) -> Any:
     if not body.strip():
         raise BadRequest(Issue("required", "the request body is empty; a JSON object is required"))
     try:
-        return jsonio.loads(body)  # orjson's speed, json's values and messages
+        # json, not orjson: as fast at these sizes after gc.freeze(), and orjson's parse tree
+        # peaks at ~3x the decoded objects (bench/FINDINGS.md, memory).
+        return json.loads(body)
     except UnicodeDecodeError:
         raise BadRequest("the request body is not UTF-8 encoded JSON") from None
     except json.JSONDecodeError as exc:

@@ -1,4 +1,4 @@
-"""Remembered validity: the same answer as validating, for identical JSON only, in bounded memory."""
+"""Remembered validity: the answer of validating, for identical JSON only, in bounded memory."""
 
 from __future__ import annotations
 

@@ -1,0 +1,73 @@
+"""Large hook-call bodies are served one at a time per worker process; small ones never wait.
+
+Two 5,000-resource calls at once finish no sooner under the interpreter lock than one after the
+other, but hold twice the memory (bench/FINDINGS.md, peak RSS per worker).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from cds_service.guidance import Decision
+from cds_service.hooks import blueprint
+from cds_service.hooks.models import HookRequest
+from cds_service.hooks.prefetch import PatientRecord
+from tests.common import scenario_request
+
+
+class _Inside:
+    """Counts the calls deciding at the same moment."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+
+    def decide(self, request: HookRequest, record: PatientRecord, base_url: str) -> Decision:
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(0.2)
+        with self._lock:
+            self.now -= 1
+        return Decision(issued=())
+
+
+def _concurrent_calls(app: Flask, padding: int) -> _Inside:
+    inside = _Inside()
+    state = app.extensions["cds_service"]
+    registry = dataclasses.replace(state.registry, decide=inside.decide)
+    app.extensions["cds_service"] = dataclasses.replace(state, registry=registry)
+    request: dict[str, Any] = scenario_request("no-tumour-hypertension", "patient-view.json")
+    request["extension"] = {"org.example.padding": "x" * padding}
+    statuses: list[int] = []
+
+    def call() -> None:
+        statuses.append(app.test_client().post("/cds-services/sts-patient-view",
+                                               json=request).status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert statuses == [200, 200, 200]
+    return inside
+
+
+def test_large_bodies_wait_for_each_other(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(blueprint, "LARGE_BODY_BYTES", 64 * 1024)
+    assert _concurrent_calls(app, padding=100_000).most == 1
+
+
+def test_small_bodies_are_served_side_by_side(
+    app: Flask, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(blueprint, "LARGE_BODY_BYTES", 64 * 1024)
+    assert _concurrent_calls(app, padding=10).most > 1
