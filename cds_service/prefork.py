@@ -7,9 +7,11 @@ prometheus-client) are imported only inside the functions.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import logging
+import os
 import re
 import time
 from pathlib import Path
@@ -29,6 +31,12 @@ GC_FIRST_THRESHOLD = 50_000
 
 _WARMUP_BASE_URL = "http://warm-up.invalid"
 
+MALLOC_ARENAS = 2
+"""glibc malloc arenas per process unless ``MALLOC_ARENA_MAX`` is set (glibc: up to 8 per core)."""
+
+_M_ARENA_MAX = -8
+"""``mallopt`` parameter number of the arena limit (glibc's malloc.h)."""
+
 
 def when_ready(server: Any) -> None:
     """gunicorn ``when_ready`` hook: with ``preload_app``, prepare the app in the master.
@@ -36,6 +44,7 @@ def when_ready(server: Any) -> None:
     It runs once, after the app is loaded and before the first worker is forked, so what the
     warm-up builds and the frozen heap are shared by every worker.
     """
+    limit_malloc_arenas()
     if server.cfg.preload_app:
         prepare(server.app.wsgi())
 
@@ -54,6 +63,27 @@ def post_worker_init(worker: Any) -> None:
         prepare(worker.wsgi)
     shared_session()
     shared_executor()
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas, as ``MALLOC_ARENA_MAX`` would; the operator's variable wins.
+
+    glibc otherwise gives each thread that meets contention an arena of its own, up to eight per
+    core, and the FHIR fetch threads and request threads fragment them with megabyte bodies that
+    are never returned: a worker's memory creeps up by tens of MiB (bench/FINDINGS.md). Set in
+    the master before the fork, the cap holds in every worker.
+
+    Returns:
+        True when the cap was set here; False when the variable is set or the C library is not
+        glibc (``mallopt`` missing or refusing).
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_ARENA_MAX, arenas) == 1)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import platform
 import re
 import time
 from types import SimpleNamespace
@@ -104,7 +105,9 @@ def test_the_app_is_prepared_once_where_it_was_loaded(
 ) -> None:
     prepared: list[str] = []
     opened: list[str] = []
+    capped: list[bool] = []
     monkeypatch.setattr(prefork, "prepare", prepared.append)
+    monkeypatch.setattr(prefork, "limit_malloc_arenas", lambda: capped.append(True) or True)
     monkeypatch.setattr("cds_service.fhir.client.shared_session", lambda: opened.append("session"))
     monkeypatch.setattr("cds_service.fhir.client.shared_executor", lambda: opened.append("pool"))
     cfg = SimpleNamespace(preload_app=preload)
@@ -113,6 +116,7 @@ def test_the_app_is_prepared_once_where_it_was_loaded(
     prefork.post_worker_init(SimpleNamespace(cfg=cfg, wsgi="worker app"))
 
     assert prepared == ["master app"] * in_master + ["worker app"] * in_worker
+    assert capped == [True]  # malloc arenas capped once, in the master, before any fork
     assert opened == ["session", "pool"]  # in the worker, after the fork, whatever the preload
 
 
@@ -139,3 +143,12 @@ def test_a_stopping_worker_writes_its_pending_ledger_rows(app: Flask) -> None:
     with sessions() as session:
         written = session.scalars(select(CardIssued.card_uuid)).all()
     assert sorted(written) == sorted(uuids)
+
+
+def test_malloc_arenas_are_capped_unless_the_operator_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert prefork.limit_malloc_arenas() is False  # the operator's variable wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert prefork.limit_malloc_arenas() is (platform.libc_ver()[0] == "glibc")

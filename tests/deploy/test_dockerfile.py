@@ -124,5 +124,5 @@ def test_the_healthcheck_passes_on_the_served_config_and_fails_once_it_stops(
 
 
 def test_the_image_limits_malloc_arenas_from_process_start() -> None:
-    # glibc reads MALLOC_ARENA_MAX when the process starts: the image's environment must carry it.
+    # The image states the malloc arena cap the service would otherwise set itself.
     assert DockerfileParser(str(DOCKERFILE)).envs["MALLOC_ARENA_MAX"] == "2"
