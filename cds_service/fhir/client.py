@@ -24,7 +24,9 @@ from requests.adapters import HTTPAdapter
 JsonObject = dict[str, Any]
 
 _FHIR_JSON = "application/fhir+json, application/json;q=0.9"
-_CHUNK = 16 * 1024
+_CHUNK = 256 * 1024
+"""Bytes read at a time: large enough that a megabyte searchset is four reads, not sixty. A server
+that drips bytes cannot hold a read past the deadline: ``abort`` shuts the socket down."""
 
 
 class FhirError(Exception):
