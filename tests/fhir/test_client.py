@@ -107,6 +107,29 @@ def test_a_search_returns_the_bundle_resources_without_search_outcomes(
     assert _client().read_query("Condition?patient=pt-htn-01") == [condition]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"resourceType": "Observation", "id": "o1", "valueQuantity": '
+                     b'{"value": NaN}}', id="nan-which-orjson-refuses"),
+        pytest.param(b'{"resourceType": "Observation", "id": "o1", "valueInteger": '
+                     b'123456789012345678901234567890}', id="integer-beyond-64-bits"),
+        pytest.param(b'{"resourceType": "Observation", "id": "o1", "valueInteger": '
+                     b'-9999999999999999999}', id="integer-below-int64"),
+        pytest.param(json.dumps({"resourceType": "Observation", "id": "o1",
+                                 "note": [{"text": "x" * (2 * 1024 * 1024)}]}).encode(),
+                     id="larger-than-orjson-is-used-for"),
+    ],
+)
+def test_a_response_decodes_to_what_json_reads(fhir: responses.RequestsMock, body: bytes) -> None:
+    # Two decoders (orjson for speed, json for large bodies and what orjson refuses) must give
+    # the values Python's json gives: what a resource holds decides whether it is readable.
+    fhir.get(f"{BASE}/Observation/o1", body=body, content_type="application/fhir+json")
+    limits = FhirLimits(timeout_s=1.0, max_pages=5, max_response_bytes=8 * 1024 * 1024)
+    (read,) = _client(limits=limits).read_query("Observation/o1")
+    assert repr(read) == repr(json.loads(body))  # repr: NaN != NaN, 1e30 == 10**30
+
+
 def test_a_read_answered_with_an_operation_outcome_is_an_error(
     fhir: responses.RequestsMock,
 ) -> None:
