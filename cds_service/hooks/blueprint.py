@@ -53,11 +53,13 @@ def call_service(service_id: str) -> Response:
     registry = _registry()
     base_url = registry.settings.public_base_url or request.host_url.rstrip("/")
     servers = caller_fhir_servers()
+    held: list[object] = []  # the decoded record, freed after the answer is sent, not before
     with _one_large_body_at_a_time(request.content_length):
-        body = request.get_data(cache=False)
-        answer = registry.call(service_id, body, base_url, issuer_servers=servers)
-        del body  # the decoded request is gone too: free both before the next large call
-    return jsonify(answer)
+        answer = registry.call(service_id, request.get_data(cache=False), base_url,
+                               issuer_servers=servers, hold=held.append)
+    response = jsonify(answer)
+    response.call_on_close(held.clear)
+    return response
 
 
 @bp.post("/cds-services/<service_id>/feedback")

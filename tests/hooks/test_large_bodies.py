@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -71,3 +72,38 @@ def test_small_bodies_are_served_side_by_side(
 ) -> None:
     monkeypatch.setattr(blueprint, "LARGE_BODY_BYTES", 64 * 1024)
     assert _concurrent_calls(app, padding=10).most > 1
+
+
+class _Sentinel:
+    """Stands for a decoded record: weak-referenceable, so its release can be observed."""
+
+
+def test_the_decoded_record_is_released_only_after_the_answer_is_sent(
+    app: Flask, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Freeing a 5,000-resource record takes over 10 ms: it must not delay the answer.
+    state = app.extensions["cds_service"]
+    call = state.registry.call
+    seen: list[weakref.ref[_Sentinel]] = []
+    alive_when_answered: list[bool] = []
+
+    def call_and_hold(*args: Any, hold: Any = None, **kwargs: Any) -> Any:
+        def hold_and_watch(item: object) -> None:
+            sentinel = _Sentinel()
+            seen.append(weakref.ref(sentinel))
+            hold((item, sentinel))
+
+        answer = call(*args, hold=hold_and_watch, **kwargs)
+        alive_when_answered.append(seen[0]() is not None)
+        return answer
+
+    monkeypatch.setattr(type(state.registry), "call",
+                        lambda self, *a, **k: call_and_hold(*a, **k))
+    response = app.test_client().post(
+        "/cds-services/sts-patient-view",
+        json=scenario_request("pecoma-uterine-advanced", "patient-view.json"))
+    assert response.status_code == 200 and response.get_json()["cards"]
+    assert alive_when_answered == [True]
+    assert seen[0]() is not None  # answered, not yet closed by the server: still held
+    response.close()
+    assert seen[0]() is None
