@@ -193,6 +193,11 @@ def _no_server_issue(key: str, template: str, paged: bool) -> Issue:
                  "fhirServer to fetch it from", f"prefetch.{key}")
 
 
+_SENT_FIRST = ("Observation?",)
+"""Searches sent before the others: their answers (labs, vital signs) are usually by far the
+largest, so reading and decoding them overlaps with waiting for the rest."""
+
+
 def _fetch(
     templates: Mapping[str, str],
     missing: list[str],
@@ -212,7 +217,7 @@ def _fetch(
     )
     issues: list[Issue] = []
     queries: dict[str, str] = {}
-    for key in missing:
+    for key in sorted(missing, key=lambda k: not templates[k].startswith(_SENT_FIRST)):
         try:
             queries[key] = render_template(templates[key], request)
         except TemplateError as exc:
