@@ -98,10 +98,11 @@ def _is_candidate(resource: JsonObject, terminology: Terminology) -> bool:
     fields = _PREFILTER_FIELDS.get(resource_type) if isinstance(resource_type, str) else None
     if fields is None:
         return False
+    judge = terminology.candidate_judge(resource_type)
     # Judged value by value, stopping at the first that makes the resource a candidate.
     for name in fields:
         value = resource.get(name)
-        if value is not None and terminology.is_candidate(resource_type, value):
+        if value is not None and judge(value):
             return True
     # Not validated yet: a list element may hold any JSON value, and iterating it must not raise.
     for name, inner in _PREFILTER_ELEMENTS:
@@ -110,11 +111,11 @@ def _is_candidate(resource: JsonObject, terminology: Terminology) -> bool:
             continue
         for element in elements:
             value = element.get(inner) if isinstance(element, dict) else None
-            if value is not None and terminology.is_candidate(resource_type, value):
+            if value is not None and judge(value):
                 return True
     reference = resource.get("medicationReference")
     display = reference.get("display") if isinstance(reference, dict) else None
-    return display is not None and terminology.is_candidate(resource_type, display)
+    return display is not None and judge(display)
 
 
 def _list(value: Any) -> list[Any]:

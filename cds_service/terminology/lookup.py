@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -124,6 +125,10 @@ class Terminology:
         self._filters = {
             key: self._compile_filter(domains, pattern)
             for key, (domains, pattern) in candidates.items()
+        }
+        self._judges: dict[str, Callable[[Any], bool]] = {
+            key: functools.partial(self._candidate, candidate_filter=candidate_filter, depth=0)
+            for key, candidate_filter in self._filters.items()
         }
         # Memos of pure functions of the frozen indexes (lru_cache is thread-safe); the text
         # matches are tuples of frozen records, so no caller can alter a memoised answer.
@@ -270,24 +275,26 @@ class Terminology:
                 checked against every domain.
             value: a CodeableConcept, a string, or a list of those.
         """
-        candidate_filter = self._filters.get(
-            resource_type if isinstance(resource_type, str) else "", self._filters["*"]
-        )
-        return self._candidate(value, candidate_filter, 0)
+        return self.candidate_judge(resource_type)(value)
+
+    def candidate_judge(self, resource_type: Any) -> Callable[[Any], bool]:
+        """:meth:`is_candidate` for one resource type, to judge many values of one resource."""
+        judges = self._judges
+        return judges.get(resource_type, judges["*"]) if type(resource_type) is str else judges["*"]
 
     def _candidate(self, value: Any, candidate_filter: _CandidateFilter, depth: int) -> bool:
-        if isinstance(value, str):
-            text = value[:MAX_TEXT_CHARS]
-            if len(text) <= _CACHED_TEXT_CHARS:
-                return self._candidate_text(candidate_filter, text)
-            return self._search_text(candidate_filter, text)
-        if isinstance(value, list) and depth == 0:
-            return any(self._candidate(v, candidate_filter, 1) for v in value)
-        if not isinstance(value, Mapping):
-            return False
+        # The hot path of reading a large record: exact types first (decoded JSON is dicts,
+        # lists and strings), the abstract Mapping check only for anything else.
+        if type(value) is not dict:
+            if isinstance(value, str):
+                return self._candidate_string(value, candidate_filter)
+            if isinstance(value, list) and depth == 0:
+                return any(self._candidate(v, candidate_filter, 1) for v in value)
+            if not isinstance(value, Mapping):
+                return False
         codings = value.get("coding")
-        for coding in codings if isinstance(codings, list) else ():
-            if not isinstance(coding, Mapping):
+        for coding in codings if type(codings) is list else ():
+            if type(coding) is not dict and not isinstance(coding, Mapping):
                 continue
             system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
             if (type(system) is str and type(code) is str and type(display) is str
@@ -297,7 +304,16 @@ class Terminology:
                     return True
             elif self._coding_decides(candidate_filter, system, code, display):
                 return True
-        return self._candidate(value.get("text"), candidate_filter, 1)
+        text = value.get("text")
+        if type(text) is str:
+            return self._candidate_string(text, candidate_filter)
+        return text is not None and self._candidate(text, candidate_filter, 1)
+
+    def _candidate_string(self, value: str, candidate_filter: _CandidateFilter) -> bool:
+        text = value[:MAX_TEXT_CHARS]
+        if len(text) <= _CACHED_TEXT_CHARS:
+            return self._candidate_text(candidate_filter, text)
+        return self._search_text(candidate_filter, text)
 
     def _coding_decides(
         self, candidate_filter: _CandidateFilter, system: Any, code: Any, display: Any
