@@ -7,6 +7,7 @@ a typo in our own code cannot reach an EHR. JSON names are camelCase through ``t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from enum import StrEnum
 from typing import Annotated
@@ -128,14 +129,21 @@ class _Outbound(BaseModel):
     @model_validator(mode="after")
     def _no_empty_optional_members(self) -> _Outbound:
         # J2: no optional member may be "", [] or {}; it is omitted instead (J3).
-        for name, info in type(self).model_fields.items():
-            if not info.is_required() and getattr(self, name) in ("", [], {}):
+        for name in _optional_members(type(self)):
+            value = getattr(self, name)
+            if isinstance(value, (str, list, dict)) and not value:
                 raise ValueError(f"{name} must be omitted rather than empty")
         return self
 
     def to_json_dict(self) -> JsonObject:
         """Dump as spec JSON: camelCase names, optional members omitted (cds-hooks.md J3)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+@functools.cache
+def _optional_members(model: type[BaseModel]) -> tuple[str, ...]:
+    """The optional fields of an outbound model (read once per class: cards are built often)."""
+    return tuple(name for name, info in model.model_fields.items() if not info.is_required())
 
 
 # --- Requests -----------------------------------------------------------------------------------
