@@ -42,6 +42,7 @@ def test_a_valid_card_dumps_camel_case_without_empty_members() -> None:
         ({"overrideReasons": [{"system": "https://x", "code": "c"}]}, "display"),  # C11
         ({"links": []}, "omitted"),  # J2
         ({"detail": ""}, "omitted"),  # J2
+        ({"extension": {}}, "omitted"),  # J2
         ({"links": [{"label": "App", "url": "https://a", "type": "absolute",
                      "appContext": "x"}]}, "smart"),  # cds-resp-3
         ({"selectionBehavior": "any", "suggestions": [{"label": "Order", "actions": [
