@@ -40,7 +40,7 @@ distinct ones), and a bounded LRU keeps the memory fixed."""
 
 _CACHED_TEXT_CHARS = 256
 """Only strings up to this length are memoised (names, displays, short values), so the four memos
-hold at most about 5 MiB (all full of distinct long strings); longer narratives are read afresh."""
+hold at most a few MiB (all full of distinct long strings); longer narratives are read afresh."""
 
 _Coding = tuple[SystemInfo, tuple[str, ...], str | None]
 """A coding read once: its system, its lookup keys (most specific first; empty when only the system
@@ -136,6 +136,8 @@ class Terminology:
         self._candidate_text = functools.lru_cache(maxsize=_CACHE_ENTRIES)(self._search_text)
         self._candidate_coding = functools.lru_cache(maxsize=_CACHE_ENTRIES)(self._coding_decides)
         self._cached_text_matches = functools.lru_cache(maxsize=_CACHE_ENTRIES)(self._find_text)
+        self._cached_code_matches = functools.lru_cache(maxsize=_CACHE_ENTRIES)(
+            self._find_code_matches)
 
     @property
     def domains(self) -> frozenset[str]:
@@ -405,10 +407,15 @@ class Terminology:
             return self._domains
         return frozenset([domain] if isinstance(domain, str) else domain)
 
-    def _code_matches(self, system: Any, code: Any) -> list[Match]:
+    def _code_matches(self, system: Any, code: Any) -> tuple[Match, ...]:
+        if type(code) is str and (system is None or type(system) is str):
+            return self._cached_code_matches(system, code)
+        return self._find_code_matches(system, code)
+
+    def _find_code_matches(self, system: Any, code: Any) -> tuple[Match, ...]:
         read = self._coding(system, code) if isinstance(code, str) else None
         if read is None or code is None:
-            return []
+            return ()
         info, keys, behaviour = read
         raw = code.strip()
         found: list[Match] = []
@@ -425,7 +432,7 @@ class Terminology:
                     taken.add(_domain_of(concept))
         if behaviour is not None and behaviour in self._behaviours:
             found.append(Match(self._behaviours[behaviour], "code", False, info.uri, raw))
-        return found
+        return tuple(found)
 
     def _behaviour_fits(self, concept: str, key: str, behaviour: str | None) -> bool:
         # Only a bare histology key (no "/b") of a concept with icdo_behaviours is conditional.
