@@ -72,6 +72,13 @@ class Run:
             return self.latencies_ms[0] if self.latencies_ms else float("nan")
         return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[p - 1]
 
+    def merged(self, other: Run | None) -> Run:
+        """This run and an earlier one of the same workload, as one (``other`` None: this)."""
+        if other is None:
+            return self
+        return Run(other.latencies_ms + self.latencies_ms, other.wall_s + self.wall_s,
+                   other.errors + self.errors, self.last_body or other.last_body)
+
     @property
     def throughput(self) -> float:
         """Successful requests per second over the run."""

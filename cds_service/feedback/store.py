@@ -6,8 +6,8 @@ import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import asdict
 from dataclasses import dataclass
+from dataclasses import fields
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -228,7 +228,9 @@ HOOK_INSTANCE_CHARS = 256
 
 
 def _ledger_row(card: IssuedCard) -> dict[str, Any]:
-    return asdict(card) | {"hook_instance": _db_text(card.hook_instance, HOOK_INSTANCE_CHARS)}
+    # Not dataclasses.asdict: it deep-copies every value (~50 us a row, mostly the datetime).
+    row = {field.name: getattr(card, field.name) for field in fields(card)}
+    return row | {"hook_instance": _db_text(card.hook_instance, HOOK_INSTANCE_CHARS)}
 
 
 def _db_text(value: str | None, limit: int | None = None) -> str | None:
