@@ -69,6 +69,11 @@ them and pooled: a few seconds in which the machine is slower then weigh on ever
 instead of on one row entirely."""
 CONCURRENT = {20: 800, 1200: 120}
 CONCURRENT_CAP_S = 10.0
+SETTLE_S = 1.0
+"""Pause before each throughput measurement. The clients' keep-alive connections stay with the
+worker that accepted them, and a worker still busy with the previous measurement's last large
+call loses every accept race: all eight connections then land on the other worker, which runs
+alone on one core (seen: half the throughput, the machine 40 % idle)."""
 FHIR_PATH = {20: 60, 1200: 30}
 FHIR_PATH_CAP_S = 6.0
 FIRST_SIGHT_SEQUENTIAL = {20: 200, 1200: 50}
@@ -273,6 +278,7 @@ def _over_http(results: Results, work: Path, bodies: dict[tuple[int, str], Body]
                 for hook in hooks:
                     log.info("HTTP %d clients: %s, %d resources, JWT %s", CLIENTS, hook, size,
                              "on" if jwt else "off")
+                    time.sleep(SETTLE_S)
                     run = concurrent(service.base_url, f"/cds-services/{hook}",
                                      bodies[(size, hook)], clients=CLIENTS,
                                      requests=max(CLIENTS, round(plan[size] * scale)),
@@ -308,6 +314,7 @@ def _first_sight(results: Results, base_url: str, bodies: dict[tuple[int, str], 
                 results.first_sight_sequential.get(size))
     for size, count in FIRST_SIGHT_CONCURRENT.items():
         log.info("HTTP %d clients, first sight: patient-view, %d resources", CLIENTS, size)
+        time.sleep(SETTLE_S)
         run = concurrent(base_url, f"/cds-services/{PV}", bodies[(size, FIRST_SIGHT)],
                          clients=CLIENTS, requests=max(CLIENTS, round(count * scale)),
                          warmup=1, max_seconds=CONCURRENT_CAP_S)

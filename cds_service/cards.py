@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from cds_service.hooks.models import Suggestion
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.identifiers import OVERRIDE_REASON_SYSTEM
 from cds_service.identifiers import RECOMMENDATION_SYSTEM
+from cds_service.uuids import new_uuid
 
 
 class _Values(dict[str, str]):
@@ -68,7 +68,7 @@ class CardRenderer:
                           display=self.knowledge.orders.override_reasons[code])
                    for code in text.override_reasons] if rec.against_order else []
         return Card(
-            uuid=str(uuid.uuid4()),
+            uuid=new_uuid(),
             summary=summary,
             detail=detail,
             indicator=rec.indicator,
@@ -94,7 +94,7 @@ class CardRenderer:
             actions.append(Action(type=ActionType.CREATE,
                                   description=f"Create a draft order: {template.text}",
                                   resource=build_order(template, order, patient_id)))
-        return Suggestion(label=labels[spec.label].format_map(values), uuid=str(uuid.uuid4()),
+        return Suggestion(label=labels[spec.label].format_map(values), uuid=new_uuid(),
                           is_recommended=spec.recommended, actions=actions or None)
 
 

@@ -8,11 +8,17 @@ and KeyError echo their input), so a logged exception keeps its type and code lo
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import logging
+import os
+import queue
+import sys
 import traceback
 from contextvars import ContextVar
+from logging.handlers import QueueHandler
+from logging.handlers import QueueListener
 from types import TracebackType
 from typing import Any
 
@@ -102,6 +108,77 @@ def _type_name(exc: BaseException) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
+MAX_QUEUED_RECORDS = 10_000
+"""Log lines that may wait for the writer thread; more are dropped and counted, never blocking."""
+
+
+class BackgroundJsonHandler(QueueHandler):
+    """Formats each record as a JSON line in the logging thread, writes it from another thread.
+
+    Formatting happens where the record is made, so the call's fields (``hookInstance``) are
+    those of its request. Writing happens in a listener thread: a slow or stalled stderr (a busy
+    log collector, a full pipe) must not stall hook calls, and a write lets go of the interpreter
+    lock, which four request threads would otherwise take in turn at every log line. Lines that
+    find the queue full are dropped and their number logged once the writer catches up. A forked
+    process starts its own writer at its first line; queued lines are written at exit.
+
+    Args:
+        stream: where lines go (default: the ``sys.stderr`` of when the handler is made).
+    """
+
+    def __init__(self, stream: Any = None) -> None:
+        self._lines: queue.Queue[logging.LogRecord] = queue.Queue(MAX_QUEUED_RECORDS)
+        super().__init__(self._lines)
+        self.setFormatter(JsonFormatter())
+        self._stream = stream if stream is not None else sys.stderr
+        self._pid = -1
+        self._listener: QueueListener | None = None
+        self.dropped = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue ``record`` formatted (``Handler.handle`` holds this handler's lock)."""
+        if self._pid != os.getpid():
+            self._start_writer()
+        try:
+            line = self.prepare(record)
+            if self.dropped:
+                line.msg = f"{line.msg}\n" + json.dumps({
+                    "level": "WARNING", "logger": __name__,
+                    "message": f"{self.dropped} log lines dropped: the log writer fell behind"})
+            self.enqueue(line)
+            self.dropped = 0  # reported with the line just queued
+        except queue.Full:
+            self.dropped += 1
+        except Exception:  # formatting a record must never break the call that logs it
+            self.handleError(record)
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        """The record reduced to its JSON line (exceptions already summarised in it)."""
+        return logging.makeLogRecord({"msg": self.format(record), "levelno": record.levelno})
+
+    def flush(self) -> None:
+        """Wait until every queued line has been written."""
+        if self._listener is not None and self._pid == os.getpid():
+            self._lines.join()
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer thread."""
+        if self._listener is not None and self._pid == os.getpid():
+            self._listener.stop()
+            self._listener = None
+        super().close()
+
+    def _start_writer(self) -> None:
+        # In a forked child the parent's writer thread does not exist, and its queue may have
+        # been copied mid-operation: both are replaced.
+        self._lines = self.queue = queue.Queue(MAX_QUEUED_RECORDS)
+        writer = logging.StreamHandler(self._stream)
+        writer.setFormatter(logging.Formatter("%(message)s"))
+        self._listener = QueueListener(self._lines, writer)
+        self._listener.start()
+        self._pid = os.getpid()
+
+
 def configure_logging(level: str) -> None:
     """Log JSON lines to stderr, unless the host process already configured logging.
 
@@ -110,9 +187,9 @@ def configure_logging(level: str) -> None:
     """
     root = logging.getLogger()
     if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter())
+        handler = BackgroundJsonHandler()
         root.addHandler(handler)
+        atexit.register(handler.close)
     logging.getLogger("cds_service").setLevel(level)
 
 

@@ -232,9 +232,11 @@ def test_logging_is_configured_once_and_only_when_the_host_has_not(
     (handler,) = root.handlers
     logging.getLogger("cds_service.x").debug("configured")
     logging.getLogger("cds_service").setLevel(logging.INFO)
+    handler.flush()  # written by a background thread
 
     assert isinstance(handler.formatter, logs.JsonFormatter)
     assert json.loads(stream.getvalue())["message"] == "configured"
+    handler.close()
 
     host = logging.StreamHandler(io.StringIO())
     monkeypatch.setattr(root, "handlers", [host])
