@@ -10,6 +10,7 @@ worker's peak memory; finally the same with JWT verification on.
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import logging
@@ -104,10 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cds-bench-") as tmp:
         work = Path(tmp)
         bodies, all_records = _build_records(results)
+        # The records and bodies (tens of MiB of objects) stay alive for the whole run: out of
+        # the collector's sight, they cannot pause the load generator or the FHIR stub.
+        gc.collect()
+        gc.freeze()
         _in_process(results, work, bodies, scale)
         _over_http(results, work, bodies, all_records, scale, jwt=False)
         _over_http(results, work, bodies, all_records, scale, jwt=True)
-    results.machine["load average at the end"] = _load_average()
+    results.machine["load average at the end"] = _load_average(before=False)
     if _code_state() != results.machine["code"]:
         results.warnings.append("cds_service/ changed while the benchmark ran: the figures mix "
                                 "two versions of the code; rerun")
@@ -465,7 +470,7 @@ def _machine() -> dict[str, str]:
         "memory": memory,
         "system": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
         "code": _code_state(),
-        "load average at the start": _load_average(),
+        "load average at the start": _load_average(before=True),
     }
 
 
@@ -497,9 +502,12 @@ def _code_state() -> str:
     return f"git {head} with uncommitted changes in cds_service/ (digest {digest})"
 
 
-def _load_average() -> str:
+def _load_average(*, before: bool) -> str:
     one, five, fifteen = os.getloadavg()
-    note = " (other work was running: figures are pessimistic)" if one > 0.8 else ""
+    # At the end the run's own processes are in the averages; only the start says anything
+    # about other work on the machine.
+    note = (" (other work was running: figures are pessimistic)" if before and one > 0.8
+            else " (includes this run's own load)" if not before else "")
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min){note}"
 
 

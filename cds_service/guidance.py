@@ -6,10 +6,12 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from dataclasses import field
+from typing import Any
 
 from cds_service.cards import CardRenderer
 from cds_service.case.build import build_case
 from cds_service.case.model import Case
+from cds_service.case.select import could_matter
 from cds_service.guidelines.catalogue import Catalogue
 from cds_service.guidelines.engine import Engine
 from cds_service.guidelines.engine import Evaluation
@@ -86,6 +88,10 @@ class Guidance:
             selections=request.selections,
             today=self.effective_today(),
         )
+
+    def could_matter(self, resource: dict[str, Any]) -> bool:
+        """Whether the case model may read ``resource`` (``case.select.could_matter``)."""
+        return could_matter(resource, self.terminology)
 
     def evaluate(self, case: Case, hook: Hook) -> Evaluation:
         """Run the engine on ``case`` for ``hook``."""

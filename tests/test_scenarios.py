@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import responses
 from flask import Flask
 
 from cds_service.app import create_app
+from cds_service.hooks.services import PREFETCH
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.settings import Settings
 from tests.common import FIXTURES_DIR
@@ -74,3 +76,38 @@ def test_scenario_call(apps: dict[str, Flask], scenario: str, today: str,
         assert about == set(subjects), rec_id
     if call.get("unreadable"):
         assert body["extension"][EXTENSION_KEY]["unreadableResources"] == call["unreadable"]
+
+
+FHIR = "https://fhir.example.org/r4"
+
+
+@pytest.mark.parametrize(("scenario", "today", "call"), CALLS,
+                         ids=[f"{s}:{c['request']}" for s, _, c in CALLS])
+def test_a_record_fetched_from_fhir_server_gives_the_same_answer(
+    apps: dict[str, Flask], scenario: str, today: str, call: dict[str, Any],
+) -> None:
+    # Fetched pages are filtered as they arrive (every Condition kept, the rest by the same
+    # pre-filter the case model applies): the cards must be those of the same record prefetched.
+    request = scenario_request(scenario, call["request"])
+    service = f"/cds-services/{SERVICE_BY_HOOK[call['hook']]}"
+    client = apps[today].test_client()
+    prefetched = client.post(service, json=request).get_json()
+
+    patient_id = request["context"]["patientId"]
+    empty = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as fhir:
+        for key, template in PREFETCH.items():
+            value = request["prefetch"].get(key)
+            url = f"{FHIR}/" + template.replace("{{context.patientId}}", patient_id)
+            fhir.get(url, json=value if value is not None else empty,
+                     content_type="application/fhir+json")
+        fetched_request = {**request, "fhirServer": FHIR}
+        del fetched_request["prefetch"]
+        fetched = client.post(service, json=fetched_request).get_json()
+
+    for body in (prefetched, fetched):
+        for card in body["cards"]:
+            del card["uuid"]
+            for suggestion in card.get("suggestions", []):
+                del suggestion["uuid"]
+    assert fetched == prefetched

@@ -81,6 +81,18 @@ def select_resources(resources: Iterable[Any], terminology: Terminology) -> Sele
     return Selection(tuple(kept), tuple(dict.fromkeys(unreadable)))
 
 
+def could_matter(resource: Any, terminology: Terminology) -> bool:
+    """Whether ``resource`` can be among those :func:`select_resources` keeps.
+
+    A filter that can run on each page of a record as it is fetched, before the rest arrives:
+    false only for resources the selection would skip whatever else the record holds. Every
+    Condition passes, since a histology Observation elsewhere may name it.
+    """
+    if not isinstance(resource, dict):
+        return False
+    return resource.get("resourceType") == "Condition" or _is_candidate(resource, terminology)
+
+
 def _conditions_named_by(resource: JsonObject) -> list[str]:
     if resource.get("resourceType") != "Observation":
         return []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from collections.abc import Mapping
 from concurrent.futures import Future
 from concurrent.futures import wait
@@ -36,6 +37,9 @@ from cds_service.settings import Settings
 log = logging.getLogger(__name__)
 
 JsonObject = dict[str, Any]
+
+ResourceFilter = Callable[[JsonObject], bool]
+"""Tells whether a fetched resource is worth keeping (see ``resolve``)."""
 
 _TOKEN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _USER_TOKENS = {
@@ -153,9 +157,18 @@ def _starts_with(url: str, prefix: str) -> bool:
 
 
 def resolve(
-    templates: Mapping[str, str], request: HookRequest, settings: Settings
+    templates: Mapping[str, str], request: HookRequest, settings: Settings, *,
+    keep: ResourceFilter | None = None,
 ) -> PatientRecord:
     """Gather every template key from prefetch, fetching what is missing or paginated.
+
+    Args:
+        templates: prefetch key -> template.
+        request: the validated hook request.
+        settings: FHIR limits and deadline.
+        keep: applied to each fetched page in its fetch thread, as soon as it is decoded;
+            resources it refuses are dropped there (it must refuse only what the case model
+            would skip anyway). Prefetched resources are not filtered here.
 
     Raises:
         PreconditionFailed: a key could not be had (no fhirServer, FHIR error, timeout), naming
@@ -174,7 +187,7 @@ def resolve(
             raise PreconditionFailed([_no_server_issue(key, templates[key], key in paged)
                                       for key in missing + paged])
         with timed(Stage.PREFETCH_FETCH):
-            resources.update(_fetch(templates, missing, paged, request, settings))
+            resources.update(_fetch(templates, missing, paged, request, settings, keep))
     ordered = {key: resources[key] for key in templates}
     return PatientRecord(resources=ordered, fetched=tuple(missing + paged))
 
@@ -204,6 +217,7 @@ def _fetch(
     paged: list[str],
     request: HookRequest,
     settings: Settings,
+    keep: ResourceFilter | None = None,
 ) -> dict[str, tuple[JsonObject, ...]]:
     assert request.fhir_server is not None
     deadline = Deadline(settings.request_deadline_s)
@@ -225,9 +239,11 @@ def _fetch(
     prefetch = request.prefetch or {}
     executor = shared_executor()
     futures: dict[str, Future[list[JsonObject]]] = {
-        key: executor.submit(client.read_query, query) for key, query in queries.items()
+        key: executor.submit(_kept, keep, client.read_query, query)
+        for key, query in queries.items()
     }
-    futures |= {key: executor.submit(client.follow_pages, prefetch[key] or {}) for key in paged}
+    futures |= {key: executor.submit(_kept, keep, client.follow_pages, prefetch[key] or {})
+                for key in paged}
     wait(futures.values(), timeout=deadline.remaining() + 0.05)
     client.abort()  # anything still reading is past the deadline
     results: dict[str, tuple[JsonObject, ...]] = {}
@@ -244,6 +260,12 @@ def _fetch(
                     [i.diagnostics for i in issues])
         raise PreconditionFailed(issues)
     return results
+
+
+def _kept(keep: ResourceFilter | None, read: Callable[[Any], list[JsonObject]],
+          what: Any) -> list[JsonObject]:
+    resources = read(what)
+    return resources if keep is None else [r for r in resources if keep(r)]
 
 
 def _outcome(

@@ -25,6 +25,7 @@ from cds_service.hooks.models import Discovery
 from cds_service.hooks.models import Hook
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.prefetch import PatientRecord
+from cds_service.hooks.prefetch import ResourceFilter
 from cds_service.hooks.prefetch import check_fhir_server
 from cds_service.hooks.prefetch import resolve
 from cds_service.hooks.request import parse_feedback
@@ -56,6 +57,7 @@ class ServiceRegistry:
         sessions: opens a database session (the caller closes it).
         ledger: writes the card ledger off the request path.
         decide: turns a call into cards.
+        keep: drops fetched resources the case model would skip, page by page as they arrive.
     """
 
     settings: Settings
@@ -63,6 +65,7 @@ class ServiceRegistry:
     sessions: SessionFactory
     ledger: LedgerWriter
     decide: Decide = no_guidance
+    keep: ResourceFilter | None = None
 
     def discovery(self) -> JsonObject:
         """The discovery document, services sorted by id (D1-D11)."""
@@ -96,7 +99,7 @@ class ServiceRegistry:
             bind_call(hookInstance=request.hook_instance)  # tags this call's log lines
             entry.hook_instance = request.hook_instance
             check_fhir_server(request.fhir_server, self.settings, issuer_servers=issuer_servers)
-            record = resolve(service.prefetch or {}, request, self.settings)
+            record = resolve(service.prefetch or {}, request, self.settings, keep=self.keep)
             decision = self.decide(request, record, base_url)
             entry.decided(record, decision)
             self._record_ledger(service.id, request, decision)

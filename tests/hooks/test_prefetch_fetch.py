@@ -595,3 +595,21 @@ def test_fhir_authorization_without_fhir_server_is_400(
     assert any("fhirServer" in issue["diagnostics"] for issue in body["issue"])
     assert TOKEN not in response.get_data(as_text=True)
     assert len(fhir.calls) == 0
+
+
+def test_a_filter_drops_fetched_resources_it_refuses_but_never_prefetched_ones(
+    fhir: responses.RequestsMock, settings: Settings,
+) -> None:
+    record = _full_prefetch()
+    (observation,) = [e["resource"] for e in record["observations"]["entry"]]
+    other = {**copy.deepcopy(observation), "id": "obs-unrelated"}
+    searchset = {**EMPTY_SEARCHSET, "total": 2,
+                 "entry": [{"resource": observation}, {"resource": other}]}
+    fhir.get(_query_url("observations"), json=searchset, content_type="application/fhir+json")
+    request = PatientViewRequest.model_validate(_hook_request(drop=("observations",)))
+
+    resolved = resolve(PREFETCH, request, settings, keep=lambda r: r.get("id") == observation["id"])
+
+    assert resolved.resources["observations"] == (observation,)  # fetched: filtered
+    assert resolved.resources["conditions"] == tuple(  # prefetched: as sent
+        e["resource"] for e in record["conditions"]["entry"])
