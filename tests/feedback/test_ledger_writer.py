@@ -43,13 +43,29 @@ def entry(n: int, *, cards: int = 2, unreadable: tuple[str, ...] = ()) -> Ledger
     )
 
 
+def written(engine: Engine) -> list[str]:
+    """The hook calls that have cards in the ledger, sorted."""
+    with Session(engine) as session:
+        return sorted(session.scalars(select(CardIssued.hook_instance).distinct()).all())
+
+
 def failures() -> float:
     return REGISTRY.get_sample_value(FAILURES) or 0.0
 
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated store on SQLite and on PostgreSQL."""
     engine = make_engine(db_url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    """A migrated SQLite store, for the tests of the writer's own behaviour."""
+    engine = make_engine(sqlite_url)
     create_schema(engine)
     yield engine
     engine.dispose()
@@ -99,16 +115,14 @@ def test_a_database_outage_is_logged_and_counted_per_call_and_the_writer_recover
     down.clear()
     writer.submit(entry(3))
     assert writer.flush()
-    with Session(engine) as session:
-        assert session.scalars(select(CardIssued.hook_instance).distinct()).all() == ["call-3"]
+    assert written(engine) == ["call-3"]
     writer.close()
 
 
 def test_a_full_queue_never_blocks_a_call_and_the_overflow_is_counted(
-    sqlite_url: str, caplog: pytest.LogCaptureFixture,
+    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
+    engine = sqlite_engine
     sessions = make_sessionmaker(engine)
     release = threading.Event()
     started = threading.Event()
@@ -129,18 +143,14 @@ def test_a_full_queue_never_blocks_a_call_and_the_overflow_is_counted(
 
     release.set()
     assert writer.flush()
-    with Session(engine) as session:
-        written = session.scalars(select(CardIssued.hook_instance).distinct()).all()
-    assert sorted(written) == ["call-0", "call-1", "call-2"]
+    assert written(engine) == ["call-0", "call-1", "call-2"]
     writer.close()
-    engine.dispose()
 
 
 def test_an_unexpected_error_costs_its_batch_only(
-    sqlite_url: str, caplog: pytest.LogCaptureFixture,
+    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
+    engine = sqlite_engine
     sessions = make_sessionmaker(engine)
     calls: list[int] = []
 
@@ -158,22 +168,18 @@ def test_an_unexpected_error_costs_its_batch_only(
     assert writer.flush()
     assert failures() == before + 1
     assert "card ledger writer failed on a batch" in caplog.text
-    with Session(engine) as session:
-        assert session.scalars(select(CardIssued.hook_instance).distinct()).all() == ["call-2"]
+    assert written(engine) == ["call-2"]
     writer.close()
-    engine.dispose()
 
 
-def test_close_writes_what_is_pending(sqlite_url: str) -> None:
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
+def test_close_writes_what_is_pending(sqlite_engine: Engine) -> None:
+    engine = sqlite_engine
     writer = LedgerWriter(make_sessionmaker(engine), SALT)
     for n in range(20):
         writer.submit(entry(n))
     writer.close()
     with Session(engine) as session:
         assert len(session.scalars(select(CardIssued.card_uuid)).all()) == 40
-    engine.dispose()
 
 
 def _in_child(work: Callable[[], bool]) -> int:
@@ -189,9 +195,8 @@ def _in_child(work: Callable[[], bool]) -> int:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_worker_writes_with_its_own_thread(sqlite_url: str) -> None:
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
+def test_a_forked_worker_writes_with_its_own_thread(sqlite_engine: Engine) -> None:
+    engine = sqlite_engine
     writer = LedgerWriter(make_sessionmaker(engine), SALT)
     writer.submit(entry(1))  # the parent's thread runs
     assert writer.flush()
@@ -202,8 +207,5 @@ def test_a_forked_worker_writes_with_its_own_thread(sqlite_url: str) -> None:
         return writer.flush(timeout_s=10)
 
     assert _in_child(child) == 0
-    with Session(engine) as session:
-        written = session.scalars(select(CardIssued.hook_instance).distinct()).all()
-    assert sorted(written) == ["call-1", "call-2"]
+    assert written(engine) == ["call-1", "call-2"]
     writer.close()
-    engine.dispose()
