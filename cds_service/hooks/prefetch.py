@@ -166,9 +166,10 @@ def resolve(
         templates: prefetch key -> template.
         request: the validated hook request.
         settings: FHIR limits and deadline.
-        keep: applied to each fetched page in its fetch thread, as soon as it is decoded;
-            resources it refuses are dropped there (it must refuse only what the case model
-            would skip anyway). Prefetched resources are not filtered here.
+        keep: applied in each fetch thread as soon as its pages are decoded (a paged
+            prefetched searchset's first page included); resources it refuses are dropped there,
+            so it must refuse only what the case model would skip anyway. Keys answered wholly
+            by prefetch are not filtered here.
 
     Raises:
         PreconditionFailed: a key could not be had (no fhirServer, FHIR error, timeout), naming
