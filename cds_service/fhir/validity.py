@@ -57,10 +57,18 @@ class ValidityMemo:
 
 
 def _digest(resource: dict[str, Any]) -> bytes | None:
+    """A digest that differs whenever the JSON does; None when no such digest is at hand.
+
+    Such resources are validated every time, as without the memo: integers beyond 64 bits and
+    nesting over 254 (orjson refuses them), and any ``null``, since orjson writes NaN and the
+    infinities (which ``json`` reads) as ``null`` too, and those must not share an outcome.
+    """
     try:
         data = orjson.dumps(resource)
-    except (orjson.JSONEncodeError, TypeError):  # integers beyond 64 bits, nesting over 254
-        return None  # validated every time, as without the memo
+    except (orjson.JSONEncodeError, TypeError):
+        return None
+    if b"null" in data:
+        return None
     return hashlib.blake2b(data, digest_size=16).digest()
 
 

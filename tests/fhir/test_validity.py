@@ -74,3 +74,15 @@ def test_json_orjson_cannot_encode_is_validated_every_time(validations: list[str
     assert not memo.is_valid(observation)
     assert not memo.is_valid(observation)
     assert len(validations) == 2 and len(memo) == 0
+
+
+def test_nan_and_null_never_share_an_outcome(validations: list[str]) -> None:
+    # orjson writes NaN as null: a digest of its output would make the two the same JSON.
+    memo = ValidityMemo()
+    base = {"resourceType": "Observation", "id": "o1", "status": "final",
+            "code": {"text": "tumour size"}}
+    with_nan = {**base, "valueQuantity": {"value": float("nan"), "unit": "cm"}}
+    with_null = {**base, "valueQuantity": {"value": None, "unit": "cm"}}
+    outcomes = [memo.is_valid(with_null), memo.is_valid(with_nan), memo.is_valid(with_null)]
+    assert outcomes == [not resource_problems(r) for r in (with_null, with_nan, with_null)]
+    assert len(validations) == 3 and len(memo) == 0
