@@ -9,7 +9,6 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
-from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from typing import Any
 
@@ -32,6 +31,8 @@ from tests.common import issue_codes
 from tests.common import issue_expressions
 from tests.common import load_json
 from tests.common import scenario_request
+from tests.loopback import CountingHandler
+from tests.loopback import Seen
 from tests.loopback import drain
 from tests.loopback import serving
 
@@ -298,8 +299,8 @@ def test_is_operation_outcome(value: Any, expected: bool) -> None:
 # --- A real loopback FHIR server ----------------------------------------------------------------
 
 
-@dataclass
-class LoopbackFhir:
+@dataclass(kw_only=True)
+class LoopbackFhir(Seen):
     """What the loopback server does, changed per test, and what it saw.
 
     Attributes:
@@ -307,36 +308,19 @@ class LoopbackFhir:
         delay: seconds before each answer.
         drip_s: when set, send headers, then one byte every 0.2 s for this long.
         release: set at the end of a test so that slow handlers stop at once.
-        paths: the request paths received.
     """
 
     base_url: str
     delay: float = 0.0
     drip_s: float | None = None
     release: threading.Event = field(default_factory=threading.Event)
-    paths: list[str] = field(default_factory=list)
-    active: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(CountingHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep the test output quiet."""
-
-    def do_GET(self) -> None:
-        state = self.server.state
-        with state.lock:
-            state.paths.append(self.path)
-            state.active += 1
-        try:
-            self._answer(state)
-        except OSError:
-            pass  # the client gave up (deadline) and closed the connection
-        finally:
-            with state.lock:
-                state.active -= 1
+    def answer(self) -> None:
+        self._answer(self.server.state)
 
     def _answer(self, state: LoopbackFhir) -> None:
         if state.release.wait(state.delay):
@@ -407,7 +391,7 @@ def test_the_queries_of_one_call_run_in_parallel(
     status, body, elapsed = _timed_post(client, _unprefetched_call(loopback))
 
     assert status == 200, body
-    assert sorted(loopback.paths) == sorted(
+    assert sorted(loopback.requests) == sorted(
         "/" + t.replace("{{context.patientId}}", "pt-htn-01") for t in PREFETCH.values()
     )
     assert elapsed < 0.6 * len(PREFETCH) * loopback.delay  # serial would be 2.8 s

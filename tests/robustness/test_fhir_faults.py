@@ -10,7 +10,6 @@ Each is a 412 naming the prefetch key and what failed, within the deadline plus 
 
 from __future__ import annotations
 
-import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -30,6 +29,8 @@ from cds_service.app import create_app
 from cds_service.hooks.services import PREFETCH
 from cds_service.settings import Settings
 from tests.common import scenario_request
+from tests.loopback import CountingHandler
+from tests.loopback import Seen
 from tests.loopback import drain
 from tests.loopback import serving
 
@@ -50,45 +51,28 @@ HTML_ERROR = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>
 Answer = Callable[[BaseHTTPRequestHandler], None]
 
 
-@dataclass
-class Loopback:
+@dataclass(kw_only=True)
+class Loopback(Seen):
     """A FHIR server on 127.0.0.1: what it answers per path, and what it was asked.
 
     Attributes:
         base_url: the ``fhirServer`` to put in requests.
         answers: request path (with query) -> how to answer it.
-        requests: the paths requested, in order.
     """
 
     base_url: str
     answers: dict[str, Answer] = field(default_factory=dict)
-    requests: list[str] = field(default_factory=list)
-    active: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(CountingHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep the test output quiet."""
-
-    def do_GET(self) -> None:
-        state = self.server.state
-        with state.lock:
-            state.requests.append(self.path)
-            state.active += 1
-        try:
-            answer = state.answers.get(self.path)
-            if answer is None:
-                self.send_error(404)
-            else:
-                answer(self)
-        except OSError:
-            pass  # the client gave up on us (size cap, deadline): exactly what is tested
-        finally:
-            with state.lock:
-                state.active -= 1
+    def answer(self) -> None:
+        answer = self.server.state.answers.get(self.path)
+        if answer is None:
+            self.send_error(404)
+        else:
+            answer(self)
 
 
 class _Server(ThreadingHTTPServer):
