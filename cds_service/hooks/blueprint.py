@@ -18,7 +18,7 @@ from cds_service.hooks.registry import ServiceRegistry
 bp = Blueprint("cds_hooks", __name__)
 
 LARGE_BODY_BYTES = 512 * 1024
-"""Hook calls with a body this large are decoded and answered one at a time per process.
+"""Hook calls with a body this large, or of unstated length, are served one at a time per process.
 
 A 5,000-resource prefetch is about 25 MiB of Python objects while its call runs. Under the
 interpreter lock two such calls at once finish no sooner than one after the other, but need twice
@@ -28,8 +28,8 @@ _large_body = threading.Lock()
 
 
 @contextmanager
-def _one_large_body_at_a_time(length: int) -> Iterator[None]:
-    if length < LARGE_BODY_BYTES:
+def _one_large_body_at_a_time(length: int | None) -> Iterator[None]:
+    if length is not None and length < LARGE_BODY_BYTES:
         yield
         return
     with _large_body:
@@ -53,13 +53,10 @@ def call_service(service_id: str) -> Response:
     registry = _registry()
     base_url = registry.settings.public_base_url or request.host_url.rstrip("/")
     servers = caller_fhir_servers()
-    # Read before waiting: a client sending its body slowly must not hold back the others.
-    body = request.get_data(cache=False)
-    held: list[object] = [body]  # the decoded record too, freed after the answer is sent
-    with _one_large_body_at_a_time(len(body)):
-        answer = registry.call(service_id, body, base_url, issuer_servers=servers,
-                               hold=held.append)
-    del body
+    held: list[object] = []  # the decoded record, freed after the answer is sent, not before
+    with _one_large_body_at_a_time(request.content_length):
+        answer = registry.call(service_id, request.get_data(cache=False), base_url,
+                               issuer_servers=servers, hold=held.append)
     response = jsonify(answer)
     response.call_on_close(held.clear)
     return response
