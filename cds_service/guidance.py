@@ -11,7 +11,9 @@ from typing import Any
 from cds_service.cards import CardRenderer
 from cds_service.case.build import build_case
 from cds_service.case.model import Case
+from cds_service.case.select import JUDGED_FIELDS
 from cds_service.case.select import could_matter
+from cds_service.fhir.sieve import Sieve
 from cds_service.guidelines.catalogue import Catalogue
 from cds_service.guidelines.engine import Engine
 from cds_service.guidelines.engine import Evaluation
@@ -92,6 +94,10 @@ class Guidance:
     def could_matter(self, resource: dict[str, Any]) -> bool:
         """Whether the case model may read ``resource`` (``case.select.could_matter``)."""
         return could_matter(resource, self.terminology)
+
+    def sieve(self) -> Sieve:
+        """:meth:`could_matter` as a sieve for fetched pages."""
+        return Sieve(self.could_matter, JUDGED_FIELDS)
 
     def evaluate(self, case: Case, hook: Hook) -> Evaluation:
         """Run the engine on ``case`` for ``hook``."""

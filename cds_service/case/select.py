@@ -40,6 +40,13 @@ _PREFILTER_ELEMENTS = (
     ("note", "text"),
     ("component", "code"),
 )
+JUDGED_FIELDS = frozenset(
+    {"resourceType", "medicationReference"}
+    | {name for fields in _PREFILTER_FIELDS.values() for name in fields}
+    | {name for name, _ in _PREFILTER_ELEMENTS}
+)
+"""The top-level elements :func:`could_matter` reads: it decides on a resource cut down to these
+as on the whole resource (fetched pages are judged that way before they are decoded whole)."""
 
 
 @dataclass(frozen=True)

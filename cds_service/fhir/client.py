@@ -22,6 +22,9 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
+from cds_service.fhir.sieve import Sieve
+from cds_service.fhir.sieve import sift_searchset
+
 JsonObject = dict[str, Any]
 
 _FHIR_JSON = "application/fhir+json, application/json;q=0.9"
@@ -114,7 +117,11 @@ def shared_executor() -> ThreadPoolExecutor:
 
 
 class FhirClient:
-    """Reads from one ``fhirServer`` with one access token, within one deadline."""
+    """Reads from one ``fhirServer`` with one access token, within one deadline.
+
+    Given a ``sieve``, the resources of a searchset page are only those it keeps: judged before
+    the page is decoded whole where ``fhir.sieve`` can, after otherwise. Reads are whole.
+    """
 
     def __init__(
         self,
@@ -124,6 +131,7 @@ class FhirClient:
         limits: FhirLimits,
         deadline: Deadline,
         session: requests.Session | None = None,
+        sieve: Sieve | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self._token = access_token
@@ -133,6 +141,7 @@ class FhirClient:
         self._open: set[requests.Response] = set()
         self._lock = threading.Lock()
         self._aborted = False
+        self._sieve = sieve
 
     def read_query(self, relative_url: str) -> list[JsonObject]:
         """Run a read (``Patient/1``) or search (``Condition?patient=1``); return its resources."""
@@ -251,10 +260,15 @@ class FhirClient:
             raise FhirError(f"reading the response failed ({type(exc).__name__})") from None
         return b"".join(chunks)
 
-    @staticmethod
-    def _parse(body: bytes) -> JsonObject:
+    def _parse(self, body: bytes) -> JsonObject:
+        sieve = self._sieve
         try:
-            parsed = _decode(body)
+            parsed = sift_searchset(body, sieve, _decode) if sieve else None
+            if parsed is None:
+                parsed = _decode(body)
+                if sieve and isinstance(parsed, dict) and parsed.get("resourceType") == "Bundle":
+                    parsed["entry"] = [{"resource": r} for r in bundle_resources(parsed)
+                                       if sieve.keeps(r)]
         except (ValueError, RecursionError):
             raise FhirError("the FHIR server returned invalid JSON") from None
         if not isinstance(parsed, dict) or not isinstance(parsed.get("resourceType"), str):

@@ -25,6 +25,7 @@ from cds_service.fhir.client import bundle_resources
 from cds_service.fhir.client import is_operation_outcome
 from cds_service.fhir.client import next_link
 from cds_service.fhir.client import shared_executor
+from cds_service.fhir.sieve import Sieve
 from cds_service.hooks.errors import Forbidden
 from cds_service.hooks.errors import Issue
 from cds_service.hooks.errors import PreconditionFailed
@@ -37,9 +38,6 @@ from cds_service.settings import Settings
 log = logging.getLogger(__name__)
 
 JsonObject = dict[str, Any]
-
-ResourceFilter = Callable[[JsonObject], bool]
-"""Tells whether a fetched resource is worth keeping (see ``resolve``)."""
 
 _TOKEN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _USER_TOKENS = {
@@ -158,7 +156,7 @@ def _starts_with(url: str, prefix: str) -> bool:
 
 def resolve(
     templates: Mapping[str, str], request: HookRequest, settings: Settings, *,
-    keep: ResourceFilter | None = None,
+    keep: Sieve | None = None,
 ) -> PatientRecord:
     """Gather every template key from prefetch, fetching what is missing or paginated.
 
@@ -166,10 +164,10 @@ def resolve(
         templates: prefetch key -> template.
         request: the validated hook request.
         settings: FHIR limits and deadline.
-        keep: applied in each fetch thread as soon as its pages are decoded (a paged
-            prefetched searchset's first page included); resources it refuses are dropped there,
-            so it must refuse only what the case model would skip anyway. Keys answered wholly
-            by prefetch are not filtered here.
+        keep: applied in each fetch thread as its pages are read (fetched pages are sifted
+            before they are decoded whole; a paged prefetched searchset's first page is judged
+            as it is); resources it refuses are dropped there, so it must refuse only what the
+            case model would skip anyway. Keys answered wholly by prefetch are not filtered.
 
     Raises:
         PreconditionFailed: a key could not be had (no fhirServer, FHIR error, timeout), naming
@@ -218,7 +216,7 @@ def _fetch(
     paged: list[str],
     request: HookRequest,
     settings: Settings,
-    keep: ResourceFilter | None = None,
+    keep: Sieve | None = None,
 ) -> dict[str, tuple[JsonObject, ...]]:
     assert request.fhir_server is not None
     deadline = Deadline(settings.request_deadline_s)
@@ -229,6 +227,7 @@ def _fetch(
         limits=FhirLimits(settings.fhir_timeout_s, settings.fhir_max_pages,
                           settings.fhir_max_response_bytes),
         deadline=deadline,
+        sieve=keep,
     )
     issues: list[Issue] = []
     queries: dict[str, str] = {}
@@ -240,8 +239,7 @@ def _fetch(
     prefetch = request.prefetch or {}
     executor = shared_executor()
     futures: dict[str, Future[list[JsonObject]]] = {
-        key: executor.submit(_kept, keep, client.read_query, query)
-        for key, query in queries.items()
+        key: executor.submit(client.read_query, query) for key, query in queries.items()
     }
     futures |= {key: executor.submit(_kept, keep, client.follow_pages, prefetch[key] or {})
                 for key in paged}
@@ -263,10 +261,11 @@ def _fetch(
     return results
 
 
-def _kept(keep: ResourceFilter | None, read: Callable[[Any], list[JsonObject]],
+def _kept(keep: Sieve | None, read: Callable[[Any], list[JsonObject]],
           what: Any) -> list[JsonObject]:
+    # The client sifts the pages it fetches; a prefetched first page is judged here.
     resources = read(what)
-    return resources if keep is None else [r for r in resources if keep(r)]
+    return resources if keep is None else [r for r in resources if keep.keeps(r)]
 
 
 def _outcome(

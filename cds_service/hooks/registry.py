@@ -15,6 +15,7 @@ from cds_service.feedback.schema import utc_now
 from cds_service.feedback.store import FeedbackStore
 from cds_service.feedback.store import FeedbackSummary
 from cds_service.feedback.store import StoreUnavailable
+from cds_service.fhir.sieve import Sieve
 from cds_service.guidance import Decision
 from cds_service.guidance import no_guidance
 from cds_service.guidelines.catalogue import Catalogue
@@ -25,7 +26,6 @@ from cds_service.hooks.models import Discovery
 from cds_service.hooks.models import Hook
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.prefetch import PatientRecord
-from cds_service.hooks.prefetch import ResourceFilter
 from cds_service.hooks.prefetch import check_fhir_server
 from cds_service.hooks.prefetch import resolve
 from cds_service.hooks.request import parse_feedback
@@ -65,7 +65,7 @@ class ServiceRegistry:
     sessions: SessionFactory
     ledger: LedgerWriter
     decide: Decide = no_guidance
-    keep: ResourceFilter | None = None
+    keep: Sieve | None = None
 
     def discovery(self) -> JsonObject:
         """The discovery document, services sorted by id (D1-D11)."""

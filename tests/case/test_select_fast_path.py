@@ -11,6 +11,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import cds_service.case.select as select
+from cds_service.fhir.sieve import Sieve
 from cds_service.terminology import Terminology
 from cds_service.terminology import load_terminology
 from tests.common import FIXTURES_DIR
@@ -157,3 +158,41 @@ def test_generated_resources_are_decided_as_before(resource: dict[str, Any]) -> 
     expected = old_is_candidate(resource, TERMINOLOGY)
     assert select._is_candidate(resource, TERMINOLOGY) is expected
     assert select._is_candidate(resource, TERMINOLOGY) is expected
+
+
+# Fetched pages are judged on a skeleton of each resource (``fhir.sieve``): the top-level elements
+# the selector reads and nothing else. It must decide as the whole resource would.
+SIEVE = Sieve(lambda r: select.could_matter(r, TERMINOLOGY), select.JUDGED_FIELDS)
+UNREAD = {"id": "x", "status": "final", "subject": {"reference": "Patient/p1"},
+          "valueQuantity": {"value": 7.1, "unit": "%"}, "meta": {"versionId": "3"}}
+
+
+def _judged_as_whole(resource: dict[str, Any]) -> None:
+    skeleton = SIEVE.skeleton(json.dumps(resource).encode())
+    assert set(skeleton) <= select.JUDGED_FIELDS
+    assert SIEVE.keeps(skeleton) is select.could_matter(resource, TERMINOLOGY), resource
+
+
+def test_every_fixture_resource_is_judged_on_its_skeleton_as_on_the_whole() -> None:
+    resources = _fixture_resources()
+    for resource in resources:
+        _judged_as_whole(resource)
+    assert 0 < sum(select.could_matter(r, TERMINOLOGY) for r in resources) < len(resources)
+
+
+@pytest.mark.parametrize(("resource_type", "place"), [
+    (resource_type, place)
+    for resource_type, fields in PREFILTER_FIELDS.items()
+    for place in (*fields, "extension", "note", "component")
+])
+def test_each_place_the_selector_reads_is_in_the_skeleton(resource_type: str, place: str) -> None:
+    for text in (WORTH_READING[resource_type], "Hypertension"):
+        _judged_as_whole({**UNREAD, **_one_place(resource_type, place, text)})
+
+
+@settings(max_examples=300, deadline=None)
+@given(RESOURCE)
+def test_generated_resources_are_judged_on_their_skeleton_as_on_the_whole(
+    resource: dict[str, Any],
+) -> None:
+    _judged_as_whole({**UNREAD, **resource})

@@ -13,6 +13,7 @@ import requests
 import responses
 from flask.testing import FlaskClient
 
+from cds_service.fhir.sieve import Sieve
 from cds_service.hooks.models import PatientViewRequest
 from cds_service.hooks.prefetch import resolve
 from cds_service.hooks.services import PREFETCH
@@ -608,7 +609,8 @@ def test_a_filter_drops_fetched_resources_it_refuses_but_never_prefetched_ones(
     fhir.get(_query_url("observations"), json=searchset, content_type="application/fhir+json")
     request = PatientViewRequest.model_validate(_hook_request(drop=("observations",)))
 
-    resolved = resolve(PREFETCH, request, settings, keep=lambda r: r.get("id") == observation["id"])
+    keep = Sieve(lambda r: r.get("id") == observation["id"], frozenset({"id"}))
+    resolved = resolve(PREFETCH, request, settings, keep=keep)
 
     assert resolved.resources["observations"] == (observation,)  # fetched: filtered
     assert resolved.resources["conditions"] == tuple(  # prefetched: as sent
