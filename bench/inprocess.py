@@ -30,7 +30,7 @@ STAGES = ("decode", "validate", "resolve", "select", "map", "evaluate", "render"
 """The stages, in pipeline order."""
 
 STAGE_MEANING = {
-    "decode": "JSON bytes to Python objects (`parse_json`)",
+    "decode": "JSON bytes to Python objects, prefetched searchsets sifted (`parse_json`)",
     "validate": "hook request model, draft orders (`parse_hook_request`)",
     "resolve": "prefetch keys to resources (`prefetch.resolve`)",
     "select": "pick candidate resources, validate them with R4B (`select_resources`)",
@@ -55,7 +55,8 @@ class StageTimes:
         samples: stage -> one duration per run.
         whole_ms: ``ServiceRegistry.call`` durations (ledger write and logging included).
         cards: recommendation ids of the cards, in order.
-        selected: how many resources the selector kept (validated), of how many.
+        selected: how many resources the selector kept (validated), of how many it was given
+            (those the sieve kept while decoding).
     """
 
     samples: dict[str, list[float]] = field(default_factory=dict)
@@ -82,7 +83,7 @@ def time_stages(app: Flask, service_id: str, body: bytes, runs: int) -> StageTim
     for run in range(runs + 1):
         laps: dict[str, float] = {}
         mark = time.perf_counter()
-        payload = parse_json(body)
+        payload = parse_json(body, sieve=registry.keep)
         mark = _lap(laps, "decode", mark)
         request = parse_hook_request(Hook(service.hook), payload)
         mark = _lap(laps, "validate", mark)

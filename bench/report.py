@@ -118,13 +118,15 @@ def render(results: Results, command: str) -> str:
         out += ["", results.jwt_note]
     out += ["", "## Records", "",
             "The clinical core (16 resources, `fhir_fixtures/two-tumours-pecoma-and-ascmn`) plus "
-            "seeded unrelated history (`bench/records.py`). *Selected* = resources the selector "
-            "kept and validated; the rest were judged by their codes and text and skipped.", ""]
+            "seeded unrelated history (`bench/records.py`). *Decoded* = prefetched resources the "
+            "sieve kept and decoded whole (every Condition, the Patient and the candidates); the "
+            "others were judged on a skeleton of their codes and text and never decoded. "
+            "*Selected* = resources the selector then kept and validated.", ""]
     out += _table(
-        ["resources", "patient-view body", "by type", "selected", "patient-view cards",
-         "order-sign cards"],
-        [[str(r["size"]), f"{r['bytes'] / 1024:.0f} KiB", r["types"], r["selected"],
-          str(r["pv_cards"]), str(r["os_cards"])] for r in results.records],
+        ["resources", "patient-view body", "by type", "decoded", "selected",
+         "patient-view cards", "order-sign cards"],
+        [[str(r["size"]), f"{r['bytes'] / 1024:.0f} KiB", r["types"], r["decoded"],
+          r["selected"], str(r["pv_cards"]), str(r["os_cards"])] for r in results.records],
     )
     out += ["", "## In-process stages (median ms per call)", ""]
     out += [f"- **{stage}**: {meaning}" for stage, meaning in STAGE_MEANING.items()]

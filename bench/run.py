@@ -186,7 +186,7 @@ def _in_process(results: Results, work: Path, bodies: dict[tuple[int, str], Body
         results.records.append({
             "size": size, "bytes": bodies[(size, PV)].size,
             "types": ", ".join(f"{k} {v}" for k, v in sorted(types.items(), key=lambda i: -i[1])),
-            "selected": f"{pv.selected[0]} of {pv.selected[1]}",
+            "decoded": str(pv.selected[1]), "selected": f"{pv.selected[0]} of {len(resources)}",
             "pv_cards": len(pv.cards), "os_cards": len(os_.cards),
         })
     try:

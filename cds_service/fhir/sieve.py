@@ -29,7 +29,8 @@ class Sieve:
     Attributes:
         keeps: true for a resource worth keeping. Given a skeleton of the resource, it must
             decide as it would on the whole resource.
-        fields: the top-level element names ``keeps`` reads; a skeleton holds only these.
+        fields: the top-level element names ``keeps`` reads; a skeleton holds only these (and
+            ``resourceType``).
     """
 
     keeps: Callable[[JsonObject], bool]
@@ -38,7 +39,8 @@ class Sieve:
 
     def __post_init__(self) -> None:
         # A TypedDict decodes to a plain dict of the listed keys; other keys are skipped unread.
-        shape = TypedDict("Skeleton", dict.fromkeys(self.fields, Any), total=False)  # type: ignore[misc]
+        fields = dict.fromkeys(self.fields | {"resourceType"}, Any)
+        shape = TypedDict("Skeleton", fields, total=False)  # type: ignore[misc]
         object.__setattr__(self, "_skeleton", msgspec.json.Decoder(shape))
 
     def skeleton(self, resource_json: bytes | memoryview) -> JsonObject:
@@ -74,10 +76,14 @@ def sift_searchset(
             those a full decoding gives).
 
     Returns:
-        None when ``body`` is not a Bundle whose every entry is an object, or is not JSON
-        msgspec reads (NaN, a lone surrogate, deeper nesting than it allows...): the caller then
-        decodes it whole, and judges each resource as before.
+        None when ``body`` is not a Bundle whose every entry is an object, is a Bundle of only
+        OperationOutcomes (which stands for missing data in prefetch), or is not JSON
+        msgspec reads (NaN, a lone surrogate, deeper nesting than it allows...), or is not UTF-8
+        (msgspec does not check the strings it skips): the caller then decodes it whole, and
+        judges each resource as before.
     """
+    if not is_utf8(body):
+        return None
     try:
         page = _PAGE.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
@@ -85,13 +91,29 @@ def sift_searchset(
     if page.resourceType != "Bundle":
         return None
     kept = []
+    outcomes = 0
     try:
         for entry in page.entry or ():
             raw = memoryview(entry.resource)
             if not raw or raw[0] != _OPEN_BRACE:
                 continue  # no resource, or not an object: no reader would get it anyway
-            if sieve.keeps(sieve.skeleton(raw)):
+            skeleton = sieve.skeleton(raw)
+            outcomes += skeleton.get("resourceType") == "OperationOutcome"
+            if sieve.keeps(skeleton):
                 kept.append({"resource": decode(bytes(raw)), "search": entry.search})
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
+    if outcomes and outcomes == len(page.entry or ()):
+        return None  # an error in the place of data (cds-hooks.md F4): seen only whole
     return {"resourceType": "Bundle", "link": page.link, "entry": kept}
+
+
+def is_utf8(body: bytes) -> bool:
+    """Whether ``body`` is valid UTF-8 (msgspec does not check the strings it skips)."""
+    if body.isascii():
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

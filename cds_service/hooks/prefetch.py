@@ -167,7 +167,8 @@ def resolve(
         keep: applied in each fetch thread as its pages are read (fetched pages are sifted
             before they are decoded whole; a paged prefetched searchset's first page is judged
             as it is); resources it refuses are dropped there, so it must refuse only what the
-            case model would skip anyway. Keys answered wholly by prefetch are not filtered.
+            case model would skip anyway. Keys answered wholly by prefetch are not filtered
+            here (``parse_json`` sifts them as the body is decoded).
 
     Raises:
         PreconditionFailed: a key could not be had (no fhirServer, FHIR error, timeout), naming

@@ -57,7 +57,8 @@ class ServiceRegistry:
         sessions: opens a database session (the caller closes it).
         ledger: writes the card ledger off the request path.
         decide: turns a call into cards.
-        keep: drops fetched resources the case model would skip, page by page as they arrive.
+        keep: drops the resources the case model would skip: prefetched searchset entries before
+            they are decoded, fetched ones page by page as they arrive.
     """
 
     settings: Settings
@@ -95,7 +96,7 @@ class ServiceRegistry:
         """
         with hook_call(service_id) as entry:  # one log line and the metrics, whatever happens
             service = get_service(service_id)
-            request = parse_hook_request(Hook(service.hook), parse_json(body))
+            request = parse_hook_request(Hook(service.hook), parse_json(body, sieve=self.keep))
             bind_call(hookInstance=request.hook_instance)  # tags this call's log lines
             entry.hook_instance = request.hook_instance
             check_fhir_server(request.fhir_server, self.settings, issuer_servers=issuer_servers)

@@ -6,11 +6,15 @@ import json
 from typing import Any
 from typing import TypeVar
 
+import msgspec
 from pydantic import BaseModel
 from pydantic import ValidationError
 
 from cds_service.fhir.parse import is_known_resource_type
 from cds_service.fhir.parse import resource_problems
+from cds_service.fhir.sieve import Sieve
+from cds_service.fhir.sieve import is_utf8
+from cds_service.fhir.sieve import sift_searchset
 from cds_service.hooks.errors import BadRequest
 from cds_service.hooks.errors import Issue
 from cds_service.hooks.models import REQUEST_MODELS
@@ -21,14 +25,23 @@ from cds_service.hooks.models import HookRequest
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: bytes, *, sieve: Sieve | None = None) -> Any:
     """Parse a request body as JSON, whatever its Content-Type (contract.md).
+
+    Args:
+        body: the request body.
+        sieve: given, each prefetched searchset holds only the entries it keeps, judged before
+            they are decoded (``fhir.sieve``); everything else is what ``json`` reads.
 
     Raises:
         BadRequest: the body is empty or not valid UTF-8 JSON.
     """
     if not body.strip():
         raise BadRequest(Issue("required", "the request body is empty; a JSON object is required"))
+    if sieve is not None:
+        call = _sifted_call(body, sieve)
+        if call is not None:
+            return call
     try:
         # json, not orjson: as fast at these sizes after gc.freeze(), and orjson's parse tree
         # peaks at ~3x the decoded objects (bench/FINDINGS.md, memory).
@@ -41,6 +54,37 @@ def parse_json(body: bytes) -> Any:
         ) from None
     except RecursionError:
         raise BadRequest("the request body is nested too deeply") from None
+
+
+_MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def _sifted_call(body: bytes, sieve: Sieve) -> dict[str, Any] | None:
+    # None for a body that is not an object with a prefetch object, or that msgspec does not read:
+    # json then reads it whole, with its values and its error messages.
+    if not is_utf8(body):
+        return None
+    try:
+        members = _MEMBERS.decode(body)
+        prefetch = _MEMBERS.decode(members["prefetch"]) if "prefetch" in members else None
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+    if prefetch is None:
+        return None
+    try:
+        return {name: _sifted_prefetch(prefetch, sieve) if name == "prefetch"
+                else json.loads(bytes(raw)) for name, raw in members.items()}
+    except (ValueError, RecursionError):
+        return None
+
+
+def _sifted_prefetch(prefetch: dict[str, msgspec.Raw], sieve: Sieve) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, raw in prefetch.items():
+        value = bytes(raw)
+        sifted = sift_searchset(value, sieve, json.loads)
+        values[key] = sifted if sifted is not None else json.loads(value)
+    return values
 
 
 def json_path(loc: tuple[int | str, ...]) -> str:

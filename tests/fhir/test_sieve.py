@@ -95,6 +95,10 @@ def test_an_entry_without_an_object_resource_is_dropped(resource: Any) -> None:
                  id="lone-surrogate"),
     pytest.param(b'{"resourceType": "Bundle", "entry": [{"resource": {"code": '
                  + b"[" * 3000 + b"]" * 3000 + b"}}]}", id="nested-deeper-than-msgspec-reads"),
+    pytest.param(b'{"resourceType": "Bundle", "entry": [{"resource": {"id": "\xc3\x28"}}]}',
+                 id="not-utf-8-in-a-resource-it-would-drop"),
+    pytest.param(json.dumps(_page(_entry({"resourceType": "OperationOutcome"}, "outcome")))
+                 .encode(), id="only-operation-outcomes"),
     pytest.param(b"[]", id="not-an-object"),
     pytest.param(b"{", id="not-json"),
 ])
@@ -158,6 +162,16 @@ def test_a_page_larger_than_orjson_is_used_for_is_sifted_too(fhir: responses.Req
 
 def test_invalid_json_is_still_an_error_with_a_sieve(fhir: responses.RequestsMock) -> None:
     fhir.get(SEARCH, body=b'{"resourceType": "Bundle", "entry": [', content_type="application/json")
+
+    with pytest.raises(FhirError, match="invalid JSON"):
+        _client(WANTED).read_query("Observation?patient=p1")
+
+
+def test_a_page_that_is_not_utf_8_is_an_error_with_a_sieve_too(
+    fhir: responses.RequestsMock,
+) -> None:
+    body = json.dumps(_page(_entry(_observation("o1", "other", note=[{"text": "@"}])))).encode()
+    fhir.get(SEARCH, body=body.replace(b"@", b"\xff"), content_type="application/json")
 
     with pytest.raises(FhirError, match="invalid JSON"):
         _client(WANTED).read_query("Observation?patient=p1")

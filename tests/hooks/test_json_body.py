@@ -6,8 +6,16 @@ import json
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
+from cds_service.app import EXTENSION_KEY
+from cds_service.fhir.client import bundle_resources
+from cds_service.fhir.client import next_link
+from cds_service.hooks.prefetch import missing_keys
+from cds_service.hooks.request import parse_json
+from cds_service.hooks.services import PREFETCH
+from tests.common import FIXTURES_DIR
 from tests.common import scenario_request
 
 PV_URL = "/cds-services/sts-patient-view"
@@ -67,3 +75,92 @@ def test_answers_are_compact_utf8_json_with_a_final_newline(client: FlaskClient)
     response = client.post(PV_URL, json=_pv())
     assert response.content_type == "application/json"
     assert response.get_data() == b'{"cards":[]}\n'
+
+
+# Prefetched searchsets are sifted before they are decoded (fhir.sieve): what the case model would
+# skip is never decoded. Whatever sits in those skipped resources, the body reads as json reads it.
+def _with_raw_in_a_lab(raw: bytes) -> bytes:
+    call = _pv()
+    call["prefetch"]["observations"]["entry"][0]["resource"]["issued"] = "@@@"
+    body = json.dumps(call).encode()
+    assert body.count(b'"@@@"') == 1
+    return body.replace(b'"@@@"', raw)
+
+
+@pytest.mark.parametrize("raw", [
+    pytest.param(b'"2026-01-05T10:00:00\xffZ"', id="not-utf-8"),
+    pytest.param(b'"2026-01-05\x01"', id="control-character"),
+    pytest.param(b'"\\q"', id="invalid-escape"),
+    pytest.param(b"[1,]", id="trailing-comma"),
+    pytest.param(b"01", id="leading-zero"),
+])
+def test_a_malformed_resource_the_case_model_would_skip_is_still_a_400(
+    client: FlaskClient, raw: bytes,
+) -> None:
+    body = _with_raw_in_a_lab(raw)
+    try:
+        json.loads(body)
+        raise AssertionError("the body was meant to be malformed")
+    except UnicodeDecodeError:
+        expected = "the request body is not UTF-8 encoded JSON"
+    except json.JSONDecodeError as exc:
+        expected = (f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} "
+                    f"column {exc.colno}")
+
+    response = client.post(PV_URL, data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert [issue["diagnostics"] for issue in response.get_json()["issue"]] == [expected]
+
+
+@pytest.mark.parametrize("raw", [b'"\\ud800"', b"-Infinity", b"1E+400", b"123456789012345678901"])
+def test_what_json_reads_in_a_skipped_resource_is_read(client: FlaskClient, raw: bytes) -> None:
+    response = client.post(PV_URL, data=_with_raw_in_a_lab(raw), content_type="application/json")
+    assert response.status_code == 200 and response.get_json() == {"cards": []}
+
+
+def test_every_scenario_request_reads_as_json_reads_it_less_what_the_sieve_drops(
+    app: Flask,
+) -> None:
+    sieve = app.extensions[EXTENSION_KEY].registry.keep
+    assert sieve is not None
+    kept = dropped = 0
+    for path in sorted(FIXTURES_DIR.glob("*/*.json")):
+        whole = json.loads(path.read_bytes())
+        if not (isinstance(whole, dict) and "hook" in whole and "context" in whole):
+            continue  # not a hook request
+        if path.parent.joinpath("bundle.json").exists():
+            whole = scenario_request(path.parent.name, path.name)
+        if not isinstance(whole.get("prefetch"), dict):
+            continue
+        body = json.dumps(whole).encode()
+        sifted = parse_json(body, sieve=sieve)
+        assert {k: v for k, v in sifted.items() if k != "prefetch"} == {
+            k: v for k, v in whole.items() if k != "prefetch"}, path
+        assert sifted["prefetch"].keys() == whole["prefetch"].keys(), path
+        for key, value in whole["prefetch"].items():
+            if not (isinstance(value, dict) and value.get("resourceType") == "Bundle"):
+                assert sifted["prefetch"][key] == value, (path, key)
+                continue
+            resources = bundle_resources(value)
+            expected = [r for r in resources if sieve.keeps(r)]
+            assert bundle_resources(sifted["prefetch"][key]) == expected, (path, key)
+            assert next_link(sifted["prefetch"][key]) == next_link(value), (path, key)
+            kept += len(expected)
+            dropped += len(resources) - len(expected)
+    assert kept > 100 and dropped > 100
+
+
+def test_a_prefetched_bundle_of_only_operation_outcomes_is_read_whole(app: Flask) -> None:
+    """F4: such a key is missing data, so the sieve must not empty it into "no data"."""
+    sieve = app.extensions[EXTENSION_KEY].registry.keep
+    assert sieve is not None
+    call = _pv()
+    outcome = {"resourceType": "OperationOutcome",
+               "issue": [{"severity": "error", "code": "forbidden"}]}
+    call["prefetch"]["observations"] = {"resourceType": "Bundle", "type": "searchset",
+                                        "entry": [{"resource": outcome}]}
+
+    sifted = parse_json(json.dumps(call).encode(), sieve=sieve)
+
+    assert missing_keys(PREFETCH, sifted["prefetch"]) == ["observations"]
