@@ -23,12 +23,33 @@ _GROUPS = {"drug/anthracycline", "drug/chemotherapy", "drug/mtor-inhibitor", "dr
 
 
 def medication_concept(resource: JsonObject) -> Any:
-    """The medication CodeableConcept, or the display of a medicationReference as text."""
+    """What names the drug: ``medicationCodeableConcept``, else the code of the Medication a
+    ``medicationReference`` points to among the resource's ``contained``, else that reference's
+    display as text. A reference to a Medication elsewhere is not followed (no prefetch key
+    brings Medications): without a display it names no drug."""
     if isinstance(resource.get("medicationCodeableConcept"), dict):
         return resource["medicationCodeableConcept"]
     reference = resource.get("medicationReference")
-    if isinstance(reference, dict) and isinstance(reference.get("display"), str):
+    if not isinstance(reference, dict):
+        return None
+    code = _contained_medication_code(resource, reference.get("reference"))
+    if code is not None:
+        return code
+    if isinstance(reference.get("display"), str):
         return {"text": reference["display"]}
+    return None
+
+
+def _contained_medication_code(resource: JsonObject, reference: Any) -> JsonObject | None:
+    if not isinstance(reference, str) or not reference.startswith("#"):
+        return None
+    contained = resource.get("contained")
+    for candidate in contained if isinstance(contained, list) else ():
+        if (isinstance(candidate, dict) and candidate.get("resourceType") == "Medication"
+                and candidate.get("id") == reference[1:]):
+            code = candidate.get("code")
+            usable = isinstance(code, dict) and (code.get("coding") or code.get("text"))
+            return code if usable else None
     return None
 
 

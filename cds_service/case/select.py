@@ -15,6 +15,7 @@ from typing import Any
 
 from cds_service.case.conditions import RELATED_CONDITION_EXTENSIONS
 from cds_service.case.fhir_values import referenced
+from cds_service.case.medications import medication_concept
 from cds_service.fhir.validity import ValidityMemo
 from cds_service.terminology import Terminology
 
@@ -41,7 +42,7 @@ _PREFILTER_ELEMENTS = (
     ("component", "code"),
 )
 JUDGED_FIELDS = frozenset(
-    {"resourceType", "medicationReference"}
+    {"resourceType", "medicationReference", "contained"}
     | {name for fields in _PREFILTER_FIELDS.values() for name in fields}
     | {name for name, _ in _PREFILTER_ELEMENTS}
 )
@@ -132,9 +133,8 @@ def _is_candidate(resource: JsonObject, terminology: Terminology) -> bool:
             value = element.get(inner) if isinstance(element, dict) else None
             if value is not None and judge(value):
                 return True
-    reference = resource.get("medicationReference")
-    display = reference.get("display") if isinstance(reference, dict) else None
-    return display is not None and judge(display)
+    medication = medication_concept(resource) if "medicationReference" in resource else None
+    return medication is not None and judge(medication)
 
 
 def _list(value: Any) -> list[Any]:

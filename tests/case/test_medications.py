@@ -126,6 +126,44 @@ def test_a_medication_reference_display_is_read_as_text(case_of: CaseBuilder) ->
     assert (medication.drug, medication.from_text) == ("drug/everolimus", True)
 
 
+def _contained(medication: Any, reference: dict[str, Any]) -> dict[str, Any]:
+    request = resource(*DOXORUBICIN_REQUEST)
+    del request["medicationCodeableConcept"]
+    request["contained"] = [medication]
+    request["medicationReference"] = reference
+    return request
+
+
+EVEROLIMUS_MEDICATION = {"resourceType": "Medication", "id": "m1", "code": cc((RXNORM, "141704"))}
+
+
+@pytest.mark.parametrize(("medication", "reference", "expected"), [
+    pytest.param(EVEROLIMUS_MEDICATION, {"reference": "#m1"}, ("drug/everolimus", False),
+                 id="coded-contained-medication"),
+    pytest.param(EVEROLIMUS_MEDICATION, {"reference": "#m1", "display": "Doxorubicin"},
+                 ("drug/everolimus", False), id="the-code-before-the-display"),
+    pytest.param({**EVEROLIMUS_MEDICATION, "code": {"text": "Everolimus 10 mg tablet"}},
+                 {"reference": "#m1"}, ("drug/everolimus", True), id="text-only-medication"),
+    pytest.param({**EVEROLIMUS_MEDICATION, "id": "other"},
+                 {"reference": "#m1", "display": "Doxorubicin 50 mg"}, ("drug/doxorubicin", True),
+                 id="no-such-contained-id-falls-back-to-the-display"),
+    pytest.param({"resourceType": "Medication", "id": "m1", "form": {"text": "Injection"}},
+                 {"reference": "#m1", "display": "Doxorubicin 50 mg"}, ("drug/doxorubicin", True),
+                 id="uncoded-medication-falls-back-to-the-display"),
+    pytest.param({**EVEROLIMUS_MEDICATION, "resourceType": "Substance"},
+                 {"reference": "#m1"}, None, id="not-a-medication"),
+    pytest.param(EVEROLIMUS_MEDICATION, {"reference": "Medication/m1"}, None,
+                 id="a-medication-elsewhere-is-not-followed"),
+])
+def test_a_medication_reference_to_a_contained_medication_is_read(
+    case_of: CaseBuilder, medication: Any, reference: dict[str, Any],
+    expected: tuple[str, bool] | None,
+) -> None:
+    """Real EHR data: the drug of a MedicationRequest named only by a contained Medication."""
+    medications = case_of([_contained(medication, reference)]).medications
+    assert [(m.drug, m.from_text) for m in medications] == ([expected] if expected else [])
+
+
 @pytest.mark.parametrize(("fields", "expected"), [
     ({"authoredOn": "2025-10"}, dt.date(2025, 10, 1)),
     ({"authoredOn": "2025-10-20T14:30:00+01:00"}, dt.date(2025, 10, 20)),

@@ -11,6 +11,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import cds_service.case.select as select
+from cds_service.case.medications import medication_concept
 from cds_service.fhir.sieve import Sieve
 from cds_service.terminology import Terminology
 from cds_service.terminology import load_terminology
@@ -42,9 +43,8 @@ def old_is_candidate(resource: dict[str, Any], terminology: Terminology) -> bool
                if isinstance(e, dict)]
     values += [n.get("text") for n in _list(resource.get("note")) if isinstance(n, dict)]
     values += [c.get("code") for c in _list(resource.get("component")) if isinstance(c, dict)]
-    reference_value = resource.get("medicationReference")
-    if isinstance(reference_value, dict):
-        values.append(reference_value.get("display"))
+    if "medicationReference" in resource:  # a contained Medication's code, else the display
+        values.append(medication_concept(resource))
     return any(reference.is_candidate(terminology, resource_type, v)
                for v in values if v is not None)
 
@@ -188,6 +188,20 @@ def test_every_fixture_resource_is_judged_on_its_skeleton_as_on_the_whole() -> N
 def test_each_place_the_selector_reads_is_in_the_skeleton(resource_type: str, place: str) -> None:
     for text in (WORTH_READING[resource_type], "Hypertension"):
         _judged_as_whole({**UNREAD, **_one_place(resource_type, place, text)})
+
+
+@pytest.mark.parametrize("resource_type", ["MedicationRequest", "MedicationStatement"])
+@pytest.mark.parametrize(("code", "expected"), [("3639", True), ("314076", False)])
+def test_a_contained_medication_is_judged_by_its_code(
+    resource_type: str, code: str, expected: bool,
+) -> None:
+    resource = {**UNREAD, "resourceType": resource_type,
+                "contained": [{"resourceType": "Medication", "id": "m1", "code": {"coding": [
+                    {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code}]}}],
+                "medicationReference": {"reference": "#m1"}}
+
+    assert select.could_matter(resource, TERMINOLOGY) is expected
+    _judged_as_whole(resource)
 
 
 @settings(max_examples=300, deadline=None)
