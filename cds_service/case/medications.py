@@ -17,6 +17,7 @@ JsonObject = dict[str, Any]
 
 # Not "on record": orders never signed, withdrawn, or entered by mistake; drugs not taken.
 _NOT_ON_RECORD = {"entered-in-error", "cancelled", "draft", "not-taken"}
+_MEDICATION_TYPES = frozenset({"MedicationRequest", "MedicationStatement"})
 _CLASSES = frozenset(item.value for item in DrugClass)
 _GROUPS = {"drug/anthracycline", "drug/chemotherapy", "drug/mtor-inhibitor", "drug/other-cytotoxic",
            "drug/trk-inhibitor"}
@@ -38,6 +39,16 @@ def medication_concept(resource: JsonObject) -> Any:
     if isinstance(reference.get("display"), str):
         return {"text": reference["display"]}
     return None
+
+
+def names_no_drug(resource: JsonObject) -> bool:
+    """A medication on record that names its drug in no way this service can read: only a
+    reference to a Medication outside the resource, without a display. It could be any drug
+    (an mTOR inhibitor among them), so it is reported as unreadable rather than read as none."""
+    return (resource.get("resourceType") in _MEDICATION_TYPES
+            and resource.get("status") not in _NOT_ON_RECORD
+            and "medicationReference" in resource
+            and medication_concept(resource) is None)
 
 
 def _contained_medication_code(resource: JsonObject, reference: Any) -> JsonObject | None:

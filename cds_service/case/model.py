@@ -345,4 +345,5 @@ class Case(_Frozen):
     fractures: tuple[Fracture, ...] = ()
     draft_orders: tuple[DraftOrder, ...] = ()
     unreadable: tuple[str, ...] = ()
-    """``Type/id`` of selected resources that failed validation (contract partial-data policy)."""
+    """``Type/id`` of selected resources that failed validation, or of medications that name
+    their drug in no readable way (contract partial-data policy)."""

@@ -16,6 +16,7 @@ from typing import Any
 from cds_service.case.conditions import RELATED_CONDITION_EXTENSIONS
 from cds_service.case.fhir_values import referenced
 from cds_service.case.medications import medication_concept
+from cds_service.case.medications import names_no_drug
 from cds_service.fhir.validity import ValidityMemo
 from cds_service.terminology import Terminology
 
@@ -56,7 +57,8 @@ class Selection:
 
     Attributes:
         resources: valid selected resources (and the Patient), in record order.
-        unreadable: ``Type/id`` of selected resources that failed validation.
+        unreadable: ``Type/id`` of selected resources that failed validation, or that are
+            medications naming no drug this service can read (``names_no_drug``).
     """
 
     resources: tuple[JsonObject, ...]
@@ -64,7 +66,7 @@ class Selection:
 
 
 def select_resources(resources: Iterable[Any], terminology: Terminology) -> Selection:
-    """Keep the candidates among ``resources``, validate them, name the invalid ones."""
+    """Keep the candidates among ``resources``, validate them, name the unreadable ones."""
     items = [r for r in resources if isinstance(r, dict)]
     candidate = [_is_candidate(r, terminology) for r in items]
     # A Condition coded only as "neoplasm of soft tissue" is a tumour by the histology
@@ -84,6 +86,11 @@ def select_resources(resources: Iterable[Any], terminology: Terminology) -> Sele
         if not _validity.is_valid(resource):
             unreadable.append(ref)
             log.warning("skipped unreadable resource %s", ref)
+            continue
+        if names_no_drug(resource):
+            unreadable.append(ref)
+            log.warning("skipped unreadable resource %s: its drug is named by no code or text",
+                        ref)
             continue
         kept.append(resource)
     return Selection(tuple(kept), tuple(dict.fromkeys(unreadable)))
@@ -133,8 +140,10 @@ def _is_candidate(resource: JsonObject, terminology: Terminology) -> bool:
             value = element.get(inner) if isinstance(element, dict) else None
             if value is not None and judge(value):
                 return True
-    medication = medication_concept(resource) if "medicationReference" in resource else None
-    return medication is not None and judge(medication)
+    if "medicationReference" not in resource:
+        return False
+    medication = medication_concept(resource)
+    return judge(medication) if medication is not None else names_no_drug(resource)
 
 
 def _list(value: Any) -> list[Any]:

@@ -219,3 +219,19 @@ def test_a_drug_for_another_patient_reference_is_still_this_records_drug(
     a reasonReference to nowhere does not drop the drug."""
     request = _request(cc((RXNORM, "35302")), reasonReference=[ref("Condition/missing")])
     assert [m.drug for m in case_of([request]).medications] == ["drug/sirolimus"]
+
+
+@pytest.mark.parametrize(("status", "named"), [
+    ("active", True), ("completed", True), ("stopped", True),
+    ("entered-in-error", False), ("cancelled", False), ("draft", False),
+])
+def test_a_medication_naming_no_readable_drug_is_named_unreadable(
+    case_of: CaseBuilder, status: str, named: bool,
+) -> None:
+    """Unknown is not false: a drug named only by a reference to a Medication elsewhere could be
+    an mTOR inhibitor, so the record says it could not be read instead of holding no drug."""
+    request = _contained(EVEROLIMUS_MEDICATION, {"reference": "Medication/m1"})
+    request["status"] = status
+    case = case_of([request])
+    assert case.medications == ()
+    assert case.unreadable == (("MedicationRequest/p11-med-1",) if named else ())

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import cds_service.case.select as select
 from cds_service.case.medications import medication_concept
+from cds_service.case.medications import names_no_drug
 from cds_service.fhir.sieve import Sieve
 from cds_service.terminology import Terminology
 from cds_service.terminology import load_terminology
@@ -46,7 +47,7 @@ def old_is_candidate(resource: dict[str, Any], terminology: Terminology) -> bool
     if "medicationReference" in resource:  # a contained Medication's code, else the display
         values.append(medication_concept(resource))
     return any(reference.is_candidate(terminology, resource_type, v)
-               for v in values if v is not None)
+               for v in values if v is not None) or names_no_drug(resource)
 
 
 def _list(value: Any) -> list[Any]:

@@ -182,7 +182,7 @@ def data_incomplete(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
             variant="unreadable",
             values={"count": str(len(case.unreadable)),
                     "resources": "\n".join(f"- `{ref}`" for ref in case.unreadable)},
-            facts=tuple(UsedFact("unreadable resource", "failed validation, skipped",
+            facts=tuple(UsedFact("unreadable resource", "could not be read, skipped",
                                  sources=(ref,)) for ref in case.unreadable),
         )
 
