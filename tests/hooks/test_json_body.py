@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from cds_service.app import EXTENSION_KEY
 from cds_service.fhir.client import bundle_resources
+from cds_service.fhir.client import is_operation_outcome
 from cds_service.fhir.client import next_link
+from cds_service.guidance import Guidance
+from cds_service.guidelines.catalogue import load_catalogue
 from cds_service.hooks.prefetch import missing_keys
 from cds_service.hooks.request import parse_json
 from cds_service.hooks.services import PREFETCH
@@ -164,3 +172,62 @@ def test_a_prefetched_bundle_of_only_operation_outcomes_is_read_whole(app: Flask
     sifted = parse_json(json.dumps(call).encode(), sieve=sieve)
 
     assert missing_keys(PREFETCH, sifted["prefetch"]) == ["observations"]
+
+
+JSON_SCALAR = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+               | st.text(max_size=8))
+JSON_VALUE = st.recursive(JSON_SCALAR, lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+CODED = st.sampled_from([
+    {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+    {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "3639"}]},
+    {"text": "Leiomyosarcoma of thigh"}, {"text": "S-100 negative"}, {"text": "Glucose"},
+])
+FETCHED_RESOURCE = st.fixed_dictionaries(
+    {"resourceType": st.sampled_from(["Observation", "Condition", "MedicationRequest",
+                                      "OperationOutcome", "Patient", "Flag"])},
+    optional={"id": st.text(min_size=1, max_size=4), "code": CODED | JSON_VALUE,
+              "medicationCodeableConcept": CODED, "note": st.lists(
+                  st.fixed_dictionaries({"text": st.text(max_size=12)}), max_size=2),
+              "valueQuantity": JSON_VALUE, "status": st.text(max_size=6)},
+)
+ENTRY = st.fixed_dictionaries({}, optional={
+    "resource": FETCHED_RESOURCE | JSON_VALUE,
+    "search": st.fixed_dictionaries({"mode": st.sampled_from(["match", "include", "outcome"])}),
+    "fullUrl": st.text(max_size=5),
+}) | JSON_SCALAR
+BUNDLE = st.fixed_dictionaries(
+    {"resourceType": st.just("Bundle")},
+    optional={"type": st.just("searchset"), "total": st.integers(0, 9),
+              "entry": st.lists(ENTRY, max_size=4) | st.none(),
+              "link": st.just([{"relation": "next", "url": "https://fhir.example.org/p2"}])},
+)
+CALL = st.fixed_dictionaries({
+    "hook": st.just("patient-view"), "hookInstance": st.text(min_size=1, max_size=5),
+    "prefetch": st.dictionaries(st.sampled_from(list(PREFETCH)),
+                                BUNDLE | FETCHED_RESOURCE | st.none() | JSON_VALUE, max_size=4),
+}, optional={"context": JSON_VALUE, "extension": JSON_VALUE})
+SIEVE = Guidance.load(load_catalogue(), dt.date(2026, 11, 22)).sieve()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(CALL)
+def test_a_sifted_body_means_what_the_whole_body_means(call: dict[str, Any]) -> None:
+    """Whatever the prefetch holds, sifting changes no member, no missing or paged key, and drops
+    no resource the case model would read (the selection judges every resource again)."""
+    whole = json.loads(json.dumps(call))
+    sifted = parse_json(json.dumps(call).encode(), sieve=SIEVE)
+
+    assert {k: v for k, v in sifted.items() if k != "prefetch"} == {
+        k: v for k, v in whole.items() if k != "prefetch"}
+    assert sifted["prefetch"].keys() == whole["prefetch"].keys()
+    assert missing_keys(PREFETCH, sifted["prefetch"]) == missing_keys(PREFETCH, whole["prefetch"])
+    for key, value in whole["prefetch"].items():
+        mine = sifted["prefetch"][key]
+        if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+            assert mine == value
+            continue
+        assert next_link(mine) == next_link(value)
+        if not is_operation_outcome(value):  # a Bundle msgspec cannot sift stays whole
+            kept = [r for r in bundle_resources(value) if SIEVE.keeps(r)]
+            assert [r for r in bundle_resources(mine) if SIEVE.keeps(r)] == kept
