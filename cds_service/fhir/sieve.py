@@ -1,8 +1,9 @@
-"""Decode a searchset page keeping only the resources a reader wants, without building the rest.
+"""Decode a searchset keeping only the resources a reader wants, without building the rest.
 
-A page of a large record is mostly resources no rule reads (labs, vital signs). Decoding all of
-them into Python objects cost more than anything else on the fhirServer path (790 Observations:
-4-5 ms, and as much again to judge them in freshly allocated memory). Here msgspec scans the page
+Used on every searchset page fetched from a FHIR server and on every prefetched searchset of a
+request body. A large record is mostly resources no rule reads (labs, vital signs). Decoding all
+of them into Python objects cost more than anything else (790 Observations: 4-5 ms, and as much
+again to judge them in freshly allocated memory). Here msgspec scans the page
 once, keeping each entry's resource as raw bytes; each resource is then judged on a skeleton that
 holds only the top-level elements the judge reads, and only the resources it keeps are decoded
 whole. The answer is the one decoding everything and then judging would give: a page msgspec
@@ -24,7 +25,7 @@ JsonObject = dict[str, Any]
 
 @dataclass(frozen=True)
 class Sieve:
-    """Which fetched resources to keep, and which of their elements that decision reads.
+    """Which resources of a searchset to keep, and which of their elements that decision reads.
 
     Attributes:
         keeps: true for a resource worth keeping. Given a skeleton of the resource, it must
