@@ -248,6 +248,20 @@ def ever_received(case: Case, drug_class: DrugClass) -> bool:
     return any(m.drug_class is drug_class for m in case.medications)
 
 
+_MEDICATION_REFS = ("MedicationRequest/", "MedicationStatement/")
+
+
+def no_drug_on_record(case: Case, drug: str) -> UsedFact:
+    """The fact "no ``drug`` on record", as the card shows it. Medications the case could not read
+    (invalid, or naming no readable drug) are named beside it: unknown is not false, and any of
+    them may be one."""
+    unread = tuple(ref for ref in case.unreadable if ref.startswith(_MEDICATION_REFS))
+    if not unread:
+        return UsedFact(drug, "none on record")
+    return UsedFact(drug, f"none among the medications read; {len(unread)} could not be read",
+                    sources=unread)
+
+
 def on_trk_inhibitor(case: Case) -> bool:
     """A TRK inhibitor is on record, by drug class or by name."""
     return any(m.drug_class is DrugClass.TRK_INHIBITOR

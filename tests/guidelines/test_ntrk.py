@@ -194,6 +194,16 @@ def test_trk_inhibitor_fires(fields: dict[str, Any], state: str) -> None:
     assert "ETV6::NTRK3" in card["summary"] and "larotrectinib" in card["detail"]
 
 
+def test_trk_inhibitor_names_the_medications_it_could_not_read() -> None:
+    """Unknown is not false: an unreadable medication may be a TRK inhibitor; the card says so."""
+    subject = case(spindle(Entity.NTRK, molecular=(FUSION,), metastases=(METASTASIS,)),
+                   unreadable=("MedicationRequest/mr-2",))
+    [rec] = trk(subject)
+    detail = checked(rec)["detail"]
+    assert "TRK inhibitor: none among the medications read; 1 could not be read" in detail
+    assert "MedicationRequest/mr-2" in detail
+
+
 def test_trk_inhibitor_any_entity_with_dna_detected_fusion() -> None:
     """ntrk-trk-inhibitor: any tumour with a fusion detected (here by DNA panel, no partner)."""
     fusion = ntrk_result(AssayMethod.DNA_PANEL, True, gene="gene/ntrk1")

@@ -294,6 +294,16 @@ def test_pecoma_mtor_first_line_fires_for_advanced() -> None:
     assert card["indicator"] == "warning" and "mTOR inhibitor: none on record" in card["detail"]
 
 
+def test_pecoma_mtor_first_line_names_the_medications_it_could_not_read() -> None:
+    """Unknown is not false: an unreadable medication may be an mTOR inhibitor; the card says so."""
+    unread = ("MedicationStatement/ms-9", "MedicationRequest/mr-4")
+    c = case(pec(metastases=(lung(),)), unreadable=(*unread, "Observation/obs-7"))
+    [rec] = run(pecoma_mtor_first_line, c)
+    detail = rendered(rec)["detail"]
+    assert "mTOR inhibitor: none among the medications read; 2 could not be read" in detail
+    assert all(ref in detail for ref in unread) and "none on record" not in detail
+
+
 def test_pecoma_mtor_first_line_unresectable_counts_as_advanced() -> None:
     """pecoma-mtor-first-line: documented unresectable is advanced."""
     t = pec(unresectable=fact(True, "Observation/unres-1"))

@@ -15,6 +15,7 @@ from cds_service.case.model import Tumour
 from cds_service.guidelines.conventions import NTRK_GENES
 from cds_service.guidelines.conventions import is_metastatic
 from cds_service.guidelines.conventions import is_recurrent
+from cds_service.guidelines.conventions import no_drug_on_record
 from cds_service.guidelines.conventions import on_trk_inhibitor
 from cds_service.guidelines.conventions import tumour_facts
 from cds_service.guidelines.engine import RuleContext
@@ -163,5 +164,5 @@ def ntrk_trk_inhibitor(case: Case, ctx: RuleContext) -> Iterator[Recommendation]
                      if "unresectable" in states else []),
                    *(UsedFact.of("local recurrence", r, "recorded")
                      for r in tumour.local_recurrences),
-                   UsedFact("TRK inhibitor", "none on record")),
+                   no_drug_on_record(case, "TRK inhibitor")),
         )

@@ -19,6 +19,7 @@ from cds_service.guidelines.conventions import ever_received
 from cds_service.guidelines.conventions import is_advanced
 from cds_service.guidelines.conventions import is_resected
 from cds_service.guidelines.conventions import latest_resection
+from cds_service.guidelines.conventions import no_drug_on_record
 from cds_service.guidelines.conventions import tumour_facts
 from cds_service.guidelines.engine import RuleContext
 from cds_service.guidelines.engine import rule
@@ -182,7 +183,7 @@ def pecoma_mtor_first_line(case: Case, ctx: RuleContext) -> Iterator[Recommendat
             id="pecoma-mtor-first-line", indicator=Indicator.WARNING, subject=tumour.id,
             values={"tumour": describe(tumour)},
             facts=(*tumour_facts(tumour), *_advanced_facts(tumour),
-                   UsedFact("mTOR inhibitor", "none on record")),
+                   no_drug_on_record(case, "mTOR inhibitor")),
         )
 
 
@@ -211,7 +212,7 @@ def pecoma_chemo_before_mtor(case: Case, ctx: RuleContext) -> Iterator[Recommend
             values={"tumour": describe(tumour), "drug": _short_label(order),
                     "order": order.label},
             facts=(order_fact(order), *tumour_facts(tumour), *_advanced_facts(tumour),
-                   UsedFact("mTOR inhibitor", "none on record")),
+                   no_drug_on_record(case, "mTOR inhibitor")),
             suggestions=(propose("sirolimus", "sirolimus", tumour, order),
                          propose("nab-sirolimus", "nab-sirolimus", tumour, order,
                                  recommended=False)),
