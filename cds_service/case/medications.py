@@ -17,7 +17,8 @@ JsonObject = dict[str, Any]
 
 # Not "on record": orders never signed, withdrawn, or entered by mistake; drugs not taken.
 _NOT_ON_RECORD = {"entered-in-error", "cancelled", "draft", "not-taken"}
-_MEDICATION_TYPES = frozenset({"MedicationRequest", "MedicationStatement"})
+MEDICATION_TYPES = frozenset({"MedicationRequest", "MedicationStatement"})
+"""The resource types that record a medication."""
 _CLASSES = frozenset(item.value for item in DrugClass)
 _GROUPS = {"drug/anthracycline", "drug/chemotherapy", "drug/mtor-inhibitor", "drug/other-cytotoxic",
            "drug/trk-inhibitor"}
@@ -45,7 +46,7 @@ def names_no_drug(resource: JsonObject) -> bool:
     """A medication on record that names its drug in no way this service can read: only a
     reference to a Medication outside the resource, without a display. It could be any drug
     (an mTOR inhibitor among them), so it is reported as unreadable rather than read as none."""
-    return (resource.get("resourceType") in _MEDICATION_TYPES
+    return (resource.get("resourceType") in MEDICATION_TYPES
             and resource.get("status") not in _NOT_ON_RECORD
             and "medicationReference" in resource
             and medication_concept(resource) is None)

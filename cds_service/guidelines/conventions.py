@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
+from cds_service.case.medications import MEDICATION_TYPES
 from cds_service.case.model import Behaviour
 from cds_service.case.model import BiopsyKind
 from cds_service.case.model import Case
@@ -248,14 +249,11 @@ def ever_received(case: Case, drug_class: DrugClass) -> bool:
     return any(m.drug_class is drug_class for m in case.medications)
 
 
-_MEDICATION_REFS = ("MedicationRequest/", "MedicationStatement/")
-
-
 def no_drug_on_record(case: Case, drug: str) -> UsedFact:
     """The fact "no ``drug`` on record", as the card shows it. Medications the case could not read
     (invalid, or naming no readable drug) are named beside it: unknown is not false, and any of
     them may be one."""
-    unread = tuple(ref for ref in case.unreadable if ref.startswith(_MEDICATION_REFS))
+    unread = tuple(ref for ref in case.unreadable if ref.partition("/")[0] in MEDICATION_TYPES)
     if not unread:
         return UsedFact(drug, "none on record")
     return UsedFact(drug, f"none among the medications read; {len(unread)} could not be read",
