@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from cds_service.fhir.parse import is_known_resource_type
 from cds_service.fhir.parse import resource_problems
 from cds_service.fhir.sieve import Sieve
-from cds_service.fhir.sieve import is_utf8
 from cds_service.fhir.sieve import sift_searchset
 from cds_service.hooks.errors import BadRequest
 from cds_service.hooks.errors import Issue
@@ -61,13 +60,13 @@ _MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 def _sifted_call(body: bytes, sieve: Sieve) -> dict[str, Any] | None:
     # None for a body that is not an object with a prefetch object, or that msgspec does not read:
-    # json then reads it whole, with its values and its error messages.
-    if not is_utf8(body):
-        return None
+    # json then reads it whole, with its values and its error messages. UTF-8 is checked where
+    # each part is decoded (member names by msgspec, values by json or ``sift_searchset``), not
+    # over the whole body first: a second pass over every non-ASCII body.
     try:
         members = _MEMBERS.decode(body)
         prefetch = _MEMBERS.decode(members["prefetch"]) if "prefetch" in members else None
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError):
         return None
     if prefetch is None:
         return None

@@ -121,6 +121,22 @@ def test_a_malformed_resource_the_case_model_would_skip_is_still_a_400(
     assert [issue["diagnostics"] for issue in response.get_json()["issue"]] == [expected]
 
 
+@pytest.mark.parametrize("body", [
+    pytest.param(json.dumps(_pv()).encode().replace(b'"patient-view"', b'"patient-\xffview"', 1),
+                 id="in-a-member-other-than-prefetch"),
+    pytest.param(json.dumps(_pv()).encode().replace(b'"observations"', b'"observ\xffations"', 1),
+                 id="in-a-prefetch-key"),
+    pytest.param(json.dumps(_pv()).encode().replace(b'"patient-view"', b'"patient-\xc3view"', 1),
+                 id="truncated-sequence"),
+])
+def test_a_body_that_is_not_utf_8_anywhere_is_a_400(client: FlaskClient, body: bytes) -> None:
+    response = client.post(PV_URL, data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert [issue["diagnostics"] for issue in response.get_json()["issue"]] == [
+        "the request body is not UTF-8 encoded JSON"]
+
+
 @pytest.mark.parametrize("raw", [b'"\\ud800"', b"-Infinity", b"1E+400", b"123456789012345678901"])
 def test_what_json_reads_in_a_skipped_resource_is_read(client: FlaskClient, raw: bytes) -> None:
     response = client.post(PV_URL, data=_with_raw_in_a_lab(raw), content_type="application/json")
