@@ -46,8 +46,10 @@ def names_no_drug(resource: JsonObject) -> bool:
     """A medication on record that names its drug in no way this service can read: only a
     reference to a Medication outside the resource, without a display. It could be any drug
     (an mTOR inhibitor among them), so it is reported as unreadable rather than read as none."""
-    return (resource.get("resourceType") in MEDICATION_TYPES
-            and resource.get("status") not in _NOT_ON_RECORD
+    # Judged before validation: any field may hold any JSON value, unhashable ones included.
+    resource_type, status = resource.get("resourceType"), resource.get("status")
+    return (isinstance(resource_type, str) and resource_type in MEDICATION_TYPES
+            and not (isinstance(status, str) and status in _NOT_ON_RECORD)
             and "medicationReference" in resource
             and medication_concept(resource) is None)
 

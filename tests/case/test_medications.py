@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from cds_service.case.medications import map_medication
+from cds_service.case.medications import names_no_drug
 from cds_service.case.model import DrugClass
 from cds_service.case.model import Medication
 from cds_service.terminology import Terminology
@@ -235,3 +236,17 @@ def test_a_medication_naming_no_readable_drug_is_named_unreadable(
     case = case_of([request])
     assert case.medications == ()
     assert case.unreadable == (("MedicationRequest/p11-med-1",) if named else ())
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"resourceType": "MedicationRequest", "status": [], "medicationReference": None}, True),
+    ({"resourceType": ["MedicationRequest"], "medicationReference": {"reference": "Medication/1"}},
+     False),
+    ({"resourceType": "MedicationStatement", "status": {"x": 1},
+      "medicationReference": {"reference": "Medication/1"}}, True),
+])
+def test_names_no_drug_takes_any_json_before_validation(
+    fields: dict[str, Any], expected: bool,
+) -> None:
+    """The pre-filter runs on resources not yet validated: wrong types are answered, not raised."""
+    assert names_no_drug(fields) is expected
