@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,47 +16,30 @@ from cds_service.case.fhir_values import referenced
 from cds_service.case.findings import Finding
 from cds_service.case.molecular import is_molecular
 from cds_service.case.molecular import read_molecular
-from cds_service.terminology import MAX_TEXT_CHARS
+from cds_service.case.narrative import Fact3
+from cds_service.case.narrative import narrative_facts
+from cds_service.case.qualifiers import VALUE_FIELDS
+from cds_service.case.qualifiers import name_states_absent
+from cds_service.case.qualifiers import read_qualifier
+from cds_service.case.qualifiers import through_name
+from cds_service.case.qualifiers import value_holder
 from cds_service.terminology import Match
 from cds_service.terminology import Terminology
 
 JsonObject = dict[str, Any]
-Mapper = Callable[[JsonObject, Terminology], list[tuple[str, Any, bool]]]
+Mapper = Callable[[JsonObject, Terminology, list[Match]], list[Fact3]]
+"""Reads one Observation (as its value is held) given the matches of its name's concept."""
 
 _EXCLUDED = {"entered-in-error", "cancelled"}
-_TRUE_VALUES = {"value/present", "value/positive", "value/amplified", "value/high"}
-_FALSE_VALUES = {"value/absent", "value/negative", "value/not-amplified", "value/low",
-                 "value/intermediate"}
 _UNITS_TO_CM = {"mm": 0.1, "cm": 1.0, "m": 100.0}
-_TEXT_FLAGS = {"finding/rms-component": "rms", "finding/unresectable": "unresectable",
-               "obs/necrosis": "necrosis", "obs/infiltrative-growth": "infiltrative"}
+_FINDING_DOMAINS = ("obs", "ihc", "test", "finding")
 
 
 def map_observation(resource: JsonObject, terminology: Terminology) -> list[Finding]:
     """The findings an Observation holds (empty when irrelevant or not final)."""
     if resource.get("status") in _EXCLUDED:
         return []
-    code_matches = positive(terminology.match_codeable_concept(resource.get("code")))
-    # A code beats words in a display ("Histology grade" is a grade, not a histology).
-    code_matches.sort(key=lambda m: m.via == "text")
-    concepts = [m.concept for m in code_matches]
-    facts: list[tuple[str, Any, bool]] = []
-    chosen = next((c for c in concepts if c in _MAPPERS), None)
-    if chosen is not None:
-        # What was observed, named only in words ("Infiltrative growth pattern" under a local
-        # code), makes the fact one recognised from text.
-        named_in_text = only_text(m for m in code_matches if m.concept == chosen)
-        facts = [(kind, value, from_text or named_in_text)
-                 for kind, value, from_text in _MAPPERS[chosen](resource, terminology)]
-    else:
-        if is_molecular(concepts, terminology):
-            facts = read_molecular(resource, concepts, presence(resource, terminology),
-                                   terminology)
-        markers = [c for c in in_domain(code_matches, "ihc") if c != "ihc/study"]
-        if markers and not facts:
-            marker_in_text = only_text(m for m in code_matches if m.concept == markers[0])
-            facts = [("ihc", (markers[0], presence(resource, terminology)), marker_in_text)]
-        facts += _narrative(resource, terminology)
+    facts = _facts(resource, terminology, parts=True)
     source = reference_of(resource)
     date = first_date(resource, "effectiveDateTime", "effectivePeriod", "effectiveInstant",
                       "issued")
@@ -74,34 +56,89 @@ def map_observation(resource: JsonObject, terminology: Terminology) -> list[Find
             for kind, value, from_text in facts if value is not None]
 
 
-def presence(resource: JsonObject, terminology: Terminology) -> bool | None:
-    """Whether an Observation's value says present/positive (True), absent/negative (False).
+def _facts(resource: JsonObject, terminology: Terminology, *, parts: bool) -> list[Fact3]:
+    """The facts of an Observation, or of one component read as an Observation of its own."""
+    named = terminology.match_codeable_concept(resource.get("code"))
+    # A code beats words in a display ("Histology grade" is a grade, not a histology). A name
+    # stated absent ("No tumour necrosis") still says what was observed: its value reads through
+    # the name (through_name).
+    named.sort(key=lambda m: m.via == "text")
+    concepts = list(dict.fromkeys(m.concept for m in named))
+    chosen = next((c for c in concepts if c in _MAPPERS), None)
+    if chosen is not None:
+        name = [m for m in named if m.concept == chosen]
+        # What was observed, named only in words ("Infiltrative growth pattern" under a local
+        # code), makes the fact one recognised from text.
+        named_in_text = only_text(name)
+        held = value_holder(resource, _owned_by({chosen}, terminology))
+        return [(kind, value, from_text or named_in_text)
+                for kind, value, from_text in _MAPPERS[chosen](held, terminology, name)]
+    facts: list[Fact3] = []
+    stated = [c for c in concepts if any(m.concept == c and not m.uncertain for m in named)]
+    if is_molecular(stated, terminology):
+        held = value_holder(resource, _owned_by(set(stated), terminology))
+        name = [m for m in named if is_molecular([m.concept], terminology)]
+        facts = read_molecular(held, stated, _presence(held, terminology, name), terminology)
+    markers = [c for c in in_domain(named, "ihc") if c != "ihc/study"]
+    if markers and not facts:
+        name = [m for m in named if m.concept == markers[0]]
+        held = value_holder(resource, _owned_by(set(markers), terminology))
+        facts = [("ihc", (markers[0], _presence(held, terminology, name)), only_text(name))]
+    texts = [resource.get("valueString")]
+    texts += [n.get("text") for n in resource.get("note") or [] if isinstance(n, dict)]
+    facts += narrative_facts(texts, terminology)
+    if parts and not facts:
+        facts = [fact for component in _finding_components(resource, terminology)
+                 for fact in _facts(component, terminology, parts=False)]
+    return facts
 
-    None when the value says neither, or only hedges ("possibly present", "cannot be excluded").
-    """
-    if isinstance(resource.get("valueBoolean"), bool):
-        return bool(resource["valueBoolean"])
-    matches = terminology.match_codeable_concept(resource.get("valueCodeableConcept"),
-                                                 domain="value")
-    matches += terminology.match_text(resource.get("valueString"), domain="value")
-    return _result(matches)
+
+def _presence(resource: JsonObject, terminology: Terminology, name: list[Match]) -> bool | None:
+    """Whether a finding is present (True) or absent (False) by its value read through its name;
+    None when neither is said, or only hedged. A name stating it absent with no value is absent."""
+    qualifier = read_qualifier(resource, terminology)
+    if qualifier is None:
+        return False if name_states_absent(name) and not _has_value(resource) else None
+    return through_name(qualifier.polarity, name)
 
 
-def _result(matches: list[Match]) -> bool | None:
-    # The first present/absent value decides; a hedged one leaves the result unknown.
-    for match in matches:
-        if match.concept in _TRUE_VALUES or match.concept in _FALSE_VALUES:
-            if match.uncertain:
-                return None
-            return (match.concept in _TRUE_VALUES) is not match.negated
-    return None
+def _has_value(resource: JsonObject) -> bool:
+    return any(field in resource for field in VALUE_FIELDS)
+
+
+def _owned_by(own: set[str], terminology: Terminology) -> Callable[[Any], bool]:
+    """Accept a component code that names no finding other than ``own`` (its value is the
+    Observation's: "Result", or the Observation's own code), not "Gene studied" or a margin."""
+    def accepts(code: Any) -> bool:
+        return _concepts(code, terminology) <= own
+    return accepts
+
+
+def _concepts(code: Any, terminology: Terminology) -> set[str]:
+    return {m.concept for m in terminology.match_codeable_concept(code, domain=_FINDING_DOMAINS)}
+
+
+def _finding_components(resource: JsonObject, terminology: Terminology) -> list[JsonObject]:
+    """The components of a panel Observation ("Synoptic report") that are findings of their own
+    (a margin, a necrosis, an IHC marker), each as an Observation of its own."""
+    found = []
+    for component in resource.get("component") or []:
+        if not isinstance(component, dict):
+            continue
+        concepts = _concepts(component.get("code"), terminology)
+        if concepts & set(_MAPPERS) or any(c.startswith("ihc/") and c != "ihc/study"
+                                           for c in concepts):
+            found.append({"resourceType": "Observation", "code": component.get("code"),
+                          **{k: component[k] for k in component
+                             if k.startswith("value")}})
+    return found
 
 
 def _value_concepts(resource: JsonObject, terminology: Terminology, domain: str) -> list[str]:
     matches = terminology.match_codeable_concept(resource.get("valueCodeableConcept"),
                                                  domain=domain)
     matches += terminology.match_text(resource.get("valueString"), domain=domain)
-    return in_domain(positive(matches), domain)
+    return in_domain([m for m in positive(matches) if not m.uncertain], domain)
 
 
 def _size_cm(quantity: Any) -> float | None:
@@ -112,7 +149,7 @@ def _size_cm(quantity: Any) -> float | None:
     return round(float(quantity["value"]) * factor, 2) if factor else None
 
 
-def _size(resource: JsonObject, terminology: Terminology) -> list[tuple[str, Any, bool]]:
+def _size(resource: JsonObject, terminology: Terminology, name: list[Match]) -> list[Fact3]:
     sizes = [_size_cm(resource.get("valueQuantity"))]
     for component in resource.get("component") or []:
         concepts = terminology.concepts_for_coding(*_first_coding(component.get("code")))
@@ -122,47 +159,93 @@ def _size(resource: JsonObject, terminology: Terminology) -> list[tuple[str, Any
     return [("size", max(known), False)] if known else []
 
 
-def _grade(resource: JsonObject, terminology: Terminology) -> list[tuple[str, Any, bool]]:
+def _grade(resource: JsonObject, terminology: Terminology, name: list[Match]) -> list[Fact3]:
     if isinstance(resource.get("valueInteger"), int) and resource["valueInteger"] in (1, 2, 3):
         return [("grade", resource["valueInteger"], False)]
     for concept in _value_concepts(resource, terminology, "grade"):
         grade = terminology.attributes(concept).get("fnclcc")
         if grade:
             return [("grade", int(grade), False)]
-    by_level = {"value/low": 1, "value/intermediate": 2, "value/high": 3}
     for concept in _value_concepts(resource, terminology, "value"):
-        if concept in by_level:
-            return [("grade", by_level[concept], False)]
+        level = terminology.attributes(concept).get("level")
+        if isinstance(level, int):
+            return [("grade", level, False)]
     return []
 
 
-def _coded(kind: str, domain: str) -> Mapper:
-    def read(resource: JsonObject, terminology: Terminology) -> list[tuple[str, Any, bool]]:
-        found = _value_concepts(resource, terminology, domain)
-        return [(kind, found[0], False)] if found else []
-    return read
+def _margin(resource: JsonObject, terminology: Terminology, name: list[Match]) -> list[Fact3]:
+    """R0/R1/R2 as stated ("R1", NCIt C139579, "margins free"), else from a generic qualifier:
+    positive is R1, or R2 where macroscopic residual tumour is stated (in the value, the name or
+    a note); negative is R0; unknown ("RX", "cannot be assessed") records nothing. The name's own
+    polarity counts: "Margins free" true is R0, "Margin involved" false is R0."""
+    stated = _value_concepts(resource, terminology, "margin")
+    if stated:
+        return [("margin", stated[0], False)]
+    qualifier = read_qualifier(resource, terminology)
+    if qualifier is None:
+        return []
+    named = in_domain([m for m in positive(terminology.match_codeable_concept(
+        resource.get("code"), domain="margin")) if not m.uncertain], "margin")
+    named_polarity = terminology.attributes(named[0]).get("polarity") if named else True
+    polarity = through_name(qualifier.polarity, name)
+    if polarity is None or named_polarity is None:
+        return []
+    involved = polarity is bool(named_polarity)
+    notes = [n.get("text") for n in resource.get("note") or [] if isinstance(n, dict)]
+    worse = any(m.concept == "margin/r2" and not m.negated and not m.uncertain
+                for text in notes for m in terminology.match_text(text, domain="margin"))
+    if involved:
+        return [("margin", "margin/r2" if worse or named[:1] == ["margin/r2"] else "margin/r1",
+                 False)]
+    # "Gross residual tumour: no" rules out R2 only, not R1.
+    return [] if named[:1] == ["margin/r2"] else [("margin", "margin/r0", False)]
+
+
+def _depth(resource: JsonObject, terminology: Terminology, name: list[Match]) -> list[Fact3]:
+    """Deep or superficial as stated in the value, else a qualifier of a name that says which
+    ("Tumour deep to fascia": positive is deep, negative superficial); a qualifier of a bare
+    "Tumour depth" says neither."""
+    stated = [c for c in _value_concepts(resource, terminology, "depth")
+              if terminology.attributes(c).get("deep") is not None]
+    if stated:
+        return [("depth", stated[0], False)]
+    qualifier = read_qualifier(resource, terminology)
+    matches = [m for m in terminology.match_codeable_concept(resource.get("code"), domain="depth")
+               if terminology.attributes(m.concept).get("deep") is not None]
+    if qualifier is None or not matches:
+        return []
+    concept = matches[0].concept
+    polarity = through_name(qualifier.polarity, [m for m in matches if m.concept == concept])
+    if polarity is None:
+        return []
+    return [("depth", concept if polarity else terminology.attributes(concept)["opposite"], False)]
 
 
 def _flag(kind: str) -> Mapper:
-    def read(resource: JsonObject, terminology: Terminology) -> list[tuple[str, Any, bool]]:
-        return [(kind, presence(resource, terminology), False)]
+    def read(resource: JsonObject, terminology: Terminology, name: list[Match]) -> list[Fact3]:
+        qualifier = read_qualifier(resource, terminology)
+        if kind == "nuclear-grade" and qualifier is not None and qualifier.level is not None:
+            # The level is the finding itself: high nuclear grade, or not.
+            return [(kind, through_name(qualifier.level >= 3, name), False)]
+        return [(kind, _presence(resource, terminology, name), False)]
     return read
 
 
-def _m_category(resource: JsonObject, terminology: Terminology) -> list[tuple[str, Any, bool]]:
+def _m_category(resource: JsonObject, terminology: Terminology, name: list[Match]) -> list[Fact3]:
     tnm = _value_concepts(resource, terminology, "tnm")
     m1 = any(terminology.attributes(c).get("m") == 1 for c in tnm)
     return [("metastasis", {"lung": None, "nodal": False}, False)] if m1 else []
 
 
-def _n_category(resource: JsonObject, terminology: Terminology) -> list[tuple[str, Any, bool]]:
+def _n_category(resource: JsonObject, terminology: Terminology, name: list[Match]) -> list[Fact3]:
     values = [terminology.attributes(c).get("n") for c in _value_concepts(resource, terminology,
                                                                            "tnm")]
     known = [v for v in values if v is not None]
     return [("nodes", known[0] >= 1, False)] if known else []
 
 
-def _disease_status(resource: JsonObject, terminology: Terminology) -> list[tuple[str, Any, bool]]:
+def _disease_status(resource: JsonObject, terminology: Terminology,
+                    name: list[Match]) -> list[Fact3]:
     for concept in _value_concepts(resource, terminology, "finding"):
         if terminology.attributes(concept).get("metastatic"):
             pulmonary = terminology.attributes(concept).get("pulmonary")
@@ -170,7 +253,7 @@ def _disease_status(resource: JsonObject, terminology: Terminology) -> list[tupl
     return []
 
 
-def _morphology(resource: JsonObject, terminology: Terminology) -> list[tuple[str, Any, bool]]:
+def _morphology(resource: JsonObject, terminology: Terminology, name: list[Match]) -> list[Fact3]:
     matches = positive(morphology_matches(resource.get("valueCodeableConcept"), terminology))
     matches += positive(terminology.match_text(resource.get("valueString"),
                                                domain=("entity", "behaviour")))
@@ -180,81 +263,6 @@ def _morphology(resource: JsonObject, terminology: Terminology) -> list[tuple[st
     worded = tuple(dict.fromkeys(m.concept for m in matches if m.concept not in coded))
     return [("morphology", concepts, from_text)
             for concepts, from_text in ((coded, False), (worded, True)) if concepts]
-
-
-def _narrative(resource: JsonObject, terminology: Terminology) -> list[tuple[str, Any, bool]]:
-    """Facts stated in a pathology narrative (valueString, notes); hedged ones are not facts."""
-    texts = [resource.get("valueString")]
-    texts += [n.get("text") for n in resource.get("note") or [] if isinstance(n, dict)]
-    found: list[tuple[str, Any, bool]] = []
-    for text in texts:
-        for match in terminology.match_text(text, domain=("finding", "obs", "depth")):
-            if match.uncertain:
-                continue  # "possible necrosis": neither present nor absent, so not recorded
-            kind = _TEXT_FLAGS.get(match.concept)
-            if kind:
-                found.append((kind, not match.negated, True))
-            elif match.concept.startswith("depth/") and not match.negated:
-                found.append(("depth", match.concept, True))
-        found += text_markers(text, terminology)
-    return found
-
-
-def text_markers(text: Any, terminology: Terminology) -> list[tuple[str, Any, bool]]:
-    """IHC results written as prose, one ``ihc`` fact per marker named.
-
-    A sentence is read part by part (parts end at a comma or "and"): a result written after its
-    markers applies to them and to the markers of earlier parts that had none ("HMB-45 and
-    Melan-A positive"); a result written before its marker carries on to the next parts until
-    another result ("positive for desmin and SMA, negative for S-100"). A marker left without a
-    result, or hedged, has result None. Only the first ``MAX_TEXT_CHARS`` characters are read.
-    """
-    if not isinstance(text, str):
-        return []
-    found: list[tuple[str, Any, bool]] = []
-    for sentence in _SENTENCE.split(text[:MAX_TEXT_CHARS]):
-        results: dict[str, bool | None] = {}
-        pending: list[str] = []
-        carried: bool | None = None
-        for part in _PART.split(sentence):
-            markers = _placed(part, terminology.match_text(part, domain="ihc"),
-                              lambda c: c != "ihc/study")
-            values = _placed(part, terminology.match_text(part, domain="value"),
-                             lambda c: c in _TRUE_VALUES or c in _FALSE_VALUES)
-            if not values:
-                if carried is not None:
-                    results.update((m.concept, carried) for _, m in markers)
-                else:
-                    pending += [m.concept for _, m in markers]
-                continue
-            for at, marker in markers:
-                value = next((v for v_at, v in values if v_at > at), values[-1][1])
-                results[marker.concept] = None if marker.uncertain else _result([value])
-            if not markers or values[0][0] > markers[0][0]:  # "... positive": backwards
-                results.update((c, _result([values[0][1]])) for c in pending)
-            pending = []
-            # "positive for desmin": forwards, to the parts that follow with no result of their own
-            prefix = bool(markers) and values[-1][0] < markers[-1][0]
-            carried = _result([values[-1][1]]) if prefix else None
-        results.update((c, None) for c in pending if c not in results)
-        found += [("ihc", (concept, result), True) for concept, result in results.items()]
-    return found
-
-
-_SENTENCE = re.compile(r"[;.\n]")
-_PART = re.compile(r",| and | & ", re.IGNORECASE)
-
-
-def _placed(part: str, matches: list[Match],
-            keep: Callable[[str], bool]) -> list[tuple[int, Match]]:
-    """The kept matches with where they stand in ``part``, in reading order."""
-    lowered = part.lower()
-    placed = []
-    for match in matches:
-        if keep(match.concept):
-            at = lowered.find((match.matched or "").lower())
-            placed.append((at if at >= 0 else len(part), match))
-    return sorted(placed, key=lambda item: item[0])
 
 
 def _first_coding(cc: Any) -> tuple[str | None, str | None]:
@@ -269,8 +277,8 @@ _MAPPERS: dict[str, Mapper] = {
     "obs/tumour-size": _size,
     "obs/greatest-dimension": _size,
     "obs/grade": _grade,
-    "obs/margin": _coded("margin", "margin"),
-    "obs/depth": _coded("depth", "depth"),
+    "obs/margin": _margin,
+    "obs/depth": _depth,
     "obs/necrosis": _flag("necrosis"),
     "obs/infiltrative-growth": _flag("infiltrative"),
     "obs/high-nuclear-grade": _flag("nuclear-grade"),

@@ -1,0 +1,113 @@
+"""Finding values in every form EHRs use: one vocabulary of generic qualifiers for every kind.
+
+A margin, necrosis, depth, component, IHC, fusion or amplification finding is valued the same ways
+(terminology.md section 6, revised): a coded or written qualifier (positive/negative,
+present/absent, detected/not detected, involved/uninvolved, SNOMED CT qualifier values, LOINC
+answers), a ``valueBoolean``, or such a value held in a component. This module reads the
+qualifier's polarity and the polarity of the finding's name; what "positive" means is the finding's
+own and is decided by its reader (a positive margin is R1, a positive necrosis finding is necrosis
+present). Which concepts are qualifiers is data: the ``polarity`` (true, false, or null for
+unknown) and ``level`` attributes of ``value/*`` concepts in ``values.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cds_service.terminology import Match
+from cds_service.terminology import Terminology
+
+JsonObject = dict[str, Any]
+
+VALUE_FIELDS = ("valueBoolean", "valueCodeableConcept", "valueString")
+"""The value[x] forms a qualifier is read from."""
+
+
+@dataclass(frozen=True, slots=True)
+class Qualifier:
+    """What a finding's value says.
+
+    Attributes:
+        polarity: True positive/present/detected/involved, False negative/absent/not
+            detected/uninvolved, None unknown (hedged, indeterminate, cannot be assessed).
+        level: 1 low, 2 intermediate, 3 high when the value states an amount ("marked"); an
+            amount of a finding means it is present.
+    """
+
+    polarity: bool | None
+    level: int | None = None
+
+
+def value_matches(element: JsonObject, terminology: Terminology,
+                  domain: str | tuple[str, ...]) -> list[Match]:
+    """Concepts of ``domain`` in an element's coded and written value (codes first)."""
+    matches = terminology.match_codeable_concept(element.get("valueCodeableConcept"),
+                                                 domain=domain)
+    return matches + terminology.match_text(element.get("valueString"), domain=domain)
+
+
+def read_qualifier(element: JsonObject, terminology: Terminology) -> Qualifier | None:
+    """The generic qualifier an element's value states; None when its value states none.
+
+    A ``valueBoolean`` is a polarity; otherwise the first qualifier concept of the coded or
+    written value decides, read through its negation ("not involved") and hedging ("possibly
+    positive": unknown).
+    """
+    if isinstance(element.get("valueBoolean"), bool):
+        return Qualifier(bool(element["valueBoolean"]))
+    for match in value_matches(element, terminology, "value"):
+        attributes = terminology.attributes(match.concept)
+        if "polarity" in attributes:
+            polarity = attributes["polarity"]
+            if match.uncertain or polarity is None:
+                return Qualifier(None)
+            return Qualifier(bool(polarity) is not match.negated)
+        if isinstance(attributes.get("level"), int):
+            if match.uncertain or match.negated:
+                return Qualifier(None)
+            return Qualifier(True, int(attributes["level"]))
+    return None
+
+
+def through_name(polarity: bool | None, name: Iterable[Match]) -> bool | None:
+    """A qualifier's polarity read through the polarity of the finding's name.
+
+    ``name`` holds the matches of the finding's concept in the Observation's code. A name that
+    states the finding absent ("No tumour necrosis", "HMB-45 negative") turns the polarity over
+    (true = absent); a hedged name ("Possible necrosis") leaves it unknown; a code, or a name
+    written plainly, keeps it.
+    """
+    if polarity is None:
+        return None
+    words = [m for m in name if m.via == "text"]
+    if not words or any(not m.negated and not m.uncertain for m in words):
+        return polarity
+    if any(m.uncertain for m in words):
+        return None
+    return not polarity
+
+
+def name_states_absent(name: Iterable[Match]) -> bool:
+    """True when the finding's name itself says it is absent ("No tumour necrosis") and no part
+    of it names the finding plainly: such an Observation with no value records the absence."""
+    words = [m for m in name if m.via == "text"]
+    return bool(words) and all(m.negated and not m.uncertain for m in words)
+
+
+def value_holder(resource: JsonObject, own: Callable[[Any], bool]) -> JsonObject:
+    """The Observation as its value is held: itself when it has a value, else with the value of
+    the first component that holds one and whose code ``own`` accepts (a component coded
+    "Result", or with the Observation's own code), not one that is another finding."""
+    if any(field in resource for field in VALUE_FIELDS):
+        return resource
+    components = resource.get("component")
+    for component in components if isinstance(components, list) else ():
+        if not isinstance(component, dict) or not own(component.get("code")):
+            continue
+        values = {field: component[field] for field in VALUE_FIELDS if field in component}
+        if values:
+            return {**resource, **values}
+    return resource
