@@ -101,7 +101,7 @@ def build_case(
 
 def _tumours(seeds: list[TumourSeed], findings: list[Finding],
              terminology: Terminology) -> list[Tumour]:
-    primaries = [s for s in seeds if not s.recurrence_record]
+    primaries = [s for s in seeds if not (s.recurrence_record or s.metastasis_record)]
     seeds = primaries if primaries else seeds
     morphology = [f for f in findings if f.kind == "morphology"]
     sites = {s.ref: site_of(s.sites, terminology) for s in seeds}

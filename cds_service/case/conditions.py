@@ -16,6 +16,7 @@ from cds_service.case.fhir_values import referenced
 from cds_service.case.fhir_values import status_code
 from cds_service.case.findings import Finding
 from cds_service.case.findings import TumourSeed
+from cds_service.case.narrative import narrative_facts
 from cds_service.terminology import Match
 from cds_service.terminology import Terminology
 
@@ -34,8 +35,16 @@ def map_condition(resource: JsonObject, terminology: Terminology) -> list[Tumour
 
     Words that hedge a finding ("possible metastasis", "recurrence cannot be excluded") leave the
     finding unrecorded, but still say what the record is about: a Condition for a suspected
-    metastasis or recurrence is no second tumour. A hedged tumour name still names the tumour
-    (its verificationStatus says how sure the diagnosis is).
+    metastasis or recurrence is no second tumour. A hedged tumour name still names the tumour;
+    when every name of it is hedged ("suspected PEComa") the diagnosis counts as provisional
+    (terminology.md section 5).
+
+    Findings stated in the diagnosis's own words count like the same finding recorded alone
+    (recommendations.md, "The patient as a whole"): "inflammatory leiomyosarcoma with
+    rhabdomyosarcomatous transformation", "... no rhabdomyosarcomatous component", "PEComa with
+    necrosis", in the code's text, its codings' displays and the notes. A tumour named with its
+    spread in words ("leiomyosarcoma of the thigh, metastatic to lung") is a tumour with a
+    metastasis, unless the record holds its primary elsewhere (``metastasis_record``).
     """
     if status_code(resource.get("verificationStatus")) in _EXCLUDED:
         return []
@@ -45,34 +54,73 @@ def map_condition(resource: JsonObject, terminology: Terminology) -> list[Tumour
     date = first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate")
     findings = _findings(resource, ref, matches, terminology, date)
     about = _findings(resource, ref, stated, terminology, date)  # hedged findings too
-    metastatic = "behaviour/metastatic" in {m.concept for m in stated} \
-        or any(f.kind == "metastasis" for f in about)
-    if metastatic:
-        return list(findings)
     entities = in_domain(matches, "entity")
+    spread = _spread(stated, terminology)
+    metastasis_record = bool(spread) and spread <= {"text"} and bool(entities) \
+        and not related_conditions(resource)
+    if spread and not metastasis_record:
+        return list(findings)  # a secondary-malignancy record, about a primary tumour
     if not entities and about:
         return list(findings)  # a fracture, a recurrence: about a tumour, not a tumour
     recurrence_record = any(f.kind == "recurrence" and f.targets != (ref,) for f in about)
     # The entity is the most specific one named; its provenance is that of its own matches.
     best = terminology.most_specific(entities)
+    verification = _status(resource.get("verificationStatus"), "verification", terminology)
+    named = [m for m in matches if m.concept.startswith("entity/")]
+    if named and all(m.uncertain for m in named) \
+            and verification in (None, "verification/confirmed"):
+        verification = "verification/provisional"
     seed = TumourSeed(
         ref=ref,
         concepts=tuple(entities),
         from_text=only_text(m for m in matches if m.concept == best),
         behaviour=next(iter(in_domain(matches, "behaviour")), None),
-        verification=_status(resource.get("verificationStatus"), "verification", terminology),
+        verification=verification,
         status=_status(resource.get("clinicalStatus"), "status", terminology),
         diagnosis_date=date,
-        sites=tuple(resource_sites(resource, matches, terminology)),
+        sites=tuple(resource_sites(resource, _own_sites(matches) if metastasis_record
+                                   else matches, terminology)),
         body_site=_first_body_site(resource),
         laterality=next(iter(in_domain(matches, "laterality")), None),
         texts=tuple(_texts(resource)),
         recurrence_record=recurrence_record,
+        metastasis_record=metastasis_record,
     )
-    if recurrence_record:
-        return [seed, *findings]  # the recurrence is placed on the primary at assembly
+    record = recurrence_record or metastasis_record
+    # A record of spread or recurrence names no tumour of its own unless the record has no
+    # other: its facts go where its findings go (assembly), not to itself.
+    worded = [Finding(kind, value, ref, date, () if record else (ref,), from_text)
+              for kind, value, from_text in narrative_facts(
+                  _texts(resource), terminology, flags=_DIAGNOSIS_FLAGS)
+              if value is not None]
+    if record:
+        return [seed, *findings, *worded]  # placed on the primary at assembly (or on this one)
     own = [_retarget(f, ref) for f in findings if f.kind in ("unresectable", "recurrence")]
-    return [seed, *own, *(f for f in findings if f.kind == "fracture")]
+    return [seed, *own, *worded, *(f for f in findings if f.kind == "fracture")]
+
+
+_DIAGNOSIS_FLAGS = ("finding/rms-component", "obs/necrosis", "obs/infiltrative-growth",
+                    "obs/high-nuclear-grade")
+"""Yes/no findings read from a diagnosis's own words (unresectable is read with the code)."""
+
+
+def _spread(matches: list[Match], terminology: Terminology) -> set[str]:
+    """How the Condition states a distant spread: ``text``, ``code`` (C78.01, 94391008, an ICD-O
+    behaviour /6) or both; empty when it states none (hedged words count: the record is about a
+    metastasis even when it is not sure of it)."""
+    return {"text" if m.via == "text" else "code" for m in matches
+            if m.concept == "behaviour/metastatic" or (
+                m.concept.startswith("finding/")
+                and attribute(terminology, m.concept, "metastatic"))}
+
+
+def _own_sites(matches: list[Match]) -> list[Match]:
+    """The matches without the sites named only inside a metastasis phrase ("metastatic to lung"
+    says where the tumour spread, not where it is)."""
+    spread = [m.matched.lower() for m in matches
+              if m.matched and m.concept.startswith("finding/")]
+    return [m for m in matches if not (m.concept.startswith("site/") and m.matched
+                                       and any(m.matched.lower() in phrase for phrase in spread))]
 
 
 def _matches(resource: JsonObject, terminology: Terminology) -> list[Match]:

@@ -26,6 +26,9 @@ class TumourSeed:
         texts: the Condition's texts (code text, displays, notes) for text-borne facts.
         recurrence_record: the Condition records a local recurrence (its own code says so); it
             is folded into the primary tumour when the record has one.
+        metastasis_record: the Condition names a tumour with its distant spread in words only
+            ("leiomyosarcoma metastatic to lung"); when the record holds another primary tumour
+            it is that tumour's metastasis, not a tumour of its own.
     """
 
     ref: str
@@ -40,6 +43,7 @@ class TumourSeed:
     laterality: str | None = None
     texts: tuple[str, ...] = ()
     recurrence_record: bool = False
+    metastasis_record: bool = False
 
 
 @dataclass(frozen=True)

@@ -112,8 +112,12 @@ def test_pan_trk_ihc_alone_does_not_make_an_ntrk_tumour(case_of: CaseBuilder) ->
     tumour = _tumour(case_of, SPINDLE)
     assert tumour.entity.value is Entity.SPINDLE_NOS
     assert tumour.molecular == ()
-    assert [(r.marker, r.positive) for r in tumour.ihc if r.marker == "pan-trk"] == [
-        ("pan-trk", True)]
+    # The stain is on record twice: its Observation, and the diagnosis's own note ("Pan-TRK
+    # positive"), which counts like the result recorded alone (recommendations.md, "The patient
+    # as a whole (revised)").
+    assert {(r.marker, r.positive, r.source) for r in tumour.ihc if r.marker == "pan-trk"} == {
+        ("pan-trk", True, "Observation/snt1-obs-pantrk"),
+        ("pan-trk", True, "Condition/snt1-cond-spindle")}
 
 
 def test_a_fusion_in_a_spindle_cell_sarcoma_makes_an_ntrk_tumour(case_of: CaseBuilder) -> None:
