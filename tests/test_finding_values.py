@@ -316,3 +316,21 @@ def test_a_synoptic_panel_holds_one_finding_per_component() -> None:
     flags = (tumour.necrosis, tumour.infiltrative_growth, tumour.high_nuclear_grade)
     assert [(f.value, f.sources) if f else None for f in flags] == [
         (False, ("Observation/psp-obs-synoptic",))] * 3
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ({"valueQuantity": {"value": 30, "unit": "%", "system": "http://unitsofmeasure.org",
+                        "code": "%"}}, True),
+    ({"valueQuantity": {"value": 0, "unit": "%", "system": "http://unitsofmeasure.org",
+                        "code": "%"}}, False),
+    ({"valueString": "<50%"}, True),
+    ({"valueString": "0 %"}, False),
+    ({"valueString": "Extensive"}, True),
+    ({"valueString": "Focal"}, True),
+])
+def test_necrosis_as_a_share_or_an_amount_is_necrosis_present(app: Flask, value: JsonObject,
+                                                              expected: bool) -> None:
+    """SNOMED 405921002 is the percentage of the neoplasm involved by necrosis: any share above
+    none, or an amount ("focal", "extensive"), is necrosis present (PEComa high risk)."""
+    kind = KINDS[1]
+    _necrosis(_patient_view(app, kind.record(value)), POS if expected else NEG, str(value))

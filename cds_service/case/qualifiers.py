@@ -12,6 +12,7 @@ unknown) and ``level`` attributes of ``value/*`` concepts in ``values.json``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from cds_service.terminology import Terminology
 
 JsonObject = dict[str, Any]
 
-VALUE_FIELDS = ("valueBoolean", "valueCodeableConcept", "valueString")
+VALUE_FIELDS = ("valueBoolean", "valueCodeableConcept", "valueString", "valueQuantity")
 """The value[x] forms a qualifier is read from."""
 
 
@@ -58,6 +59,9 @@ def read_qualifier(element: JsonObject, terminology: Terminology) -> Qualifier |
     """
     if isinstance(element.get("valueBoolean"), bool):
         return Qualifier(bool(element["valueBoolean"]))
+    share = _percentage(element)
+    if share is not None:  # "Necrosis: 30 %" is necrosis present; 0 % is none
+        return Qualifier(share > 0)
     for match in value_matches(element, terminology, "value"):
         attributes = terminology.attributes(match.concept)
         if "polarity" in attributes:
@@ -70,6 +74,21 @@ def read_qualifier(element: JsonObject, terminology: Terminology) -> Qualifier |
                 return Qualifier(None)
             return Qualifier(True, int(attributes["level"]))
     return None
+
+
+def _percentage(element: JsonObject) -> float | None:
+    """A share of the tissue, from a ``valueQuantity`` in % or a value written "30%" alone."""
+    quantity = element.get("valueQuantity")
+    if isinstance(quantity, dict) and isinstance(quantity.get("value"), int | float) \
+            and "%" in (quantity.get("code"), quantity.get("unit")):
+        return float(quantity["value"])
+    text = element.get("valueString")
+    match = _PERCENT.match(text) if isinstance(text, str) else None
+    return float(match.group(1)) if match else None
+
+
+_PERCENT = re.compile(r"^\s*(?:[<>]=?|\u2264|\u2265|about|approximately|approx\.?|~)?\s*"
+                      r"(\d+(?:\.\d+)?)\s*%\s*$", re.IGNORECASE)
 
 
 def through_name(polarity: bool | None, name: Iterable[Match]) -> bool | None:
