@@ -334,3 +334,21 @@ def test_necrosis_as_a_share_or_an_amount_is_necrosis_present(app: Flask, value:
     none, or an amount ("focal", "extensive"), is necrosis present (PEComa high risk)."""
     kind = KINDS[1]
     _necrosis(_patient_view(app, kind.record(value)), POS if expected else NEG, str(value))
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("Margins free", {"valueString": "Yes"}, "R0"),
+    ("Margins free", {"valueString": "No"}, "R1"),
+    ("Margins free", {"valueString": "Negative"}, "R0"),
+    ("Margins free", {"valueString": "Positive"}, None),
+    ("Margin involved", {"valueString": "No"}, "R0"),
+    ("Margin involved", {"valueString": "Yes"}, "R1"),
+])
+def test_an_answer_takes_the_names_polarity_a_description_must_agree_with_it(
+        name: str, value: JsonObject, expected: str | None) -> None:
+    """terminology.md section 6: like a boolean, "yes"/"no" answer the question the name asks;
+    "positive" under "Margins free" contradicts the name and is read as unknown, not guessed."""
+    record = KINDS[0].record(value, name=name)
+    (tumour,) = build_case(record, patient_id="upsm-pt", terminology=TERMINOLOGY).tumours
+    margin = tumour.resections[-1].margin
+    assert (margin.value.value if margin else None) == expected

@@ -19,8 +19,10 @@ from cds_service.case.molecular import read_molecular
 from cds_service.case.narrative import Fact3
 from cds_service.case.narrative import narrative_facts
 from cds_service.case.qualifiers import VALUE_FIELDS
+from cds_service.case.qualifiers import Qualifier
 from cds_service.case.qualifiers import name_states_absent
 from cds_service.case.qualifiers import read_qualifier
+from cds_service.case.qualifiers import stated_against
 from cds_service.case.qualifiers import through_name
 from cds_service.case.qualifiers import value_holder
 from cds_service.terminology import Match
@@ -99,7 +101,7 @@ def _presence(resource: JsonObject, terminology: Terminology, name: list[Match])
     qualifier = read_qualifier(resource, terminology)
     if qualifier is None:
         return False if name_states_absent(name) and not _has_value(resource) else None
-    return through_name(qualifier.polarity, name)
+    return through_name(qualifier, name)
 
 
 def _has_value(resource: JsonObject) -> bool:
@@ -187,10 +189,14 @@ def _margin(resource: JsonObject, terminology: Terminology, name: list[Match]) -
     named = in_domain([m for m in positive(terminology.match_codeable_concept(
         resource.get("code"), domain="margin")) if not m.uncertain], "margin")
     named_polarity = terminology.attributes(named[0]).get("polarity") if named else True
-    polarity = through_name(qualifier.polarity, name)
-    if polarity is None or named_polarity is None:
+    if named_polarity is None:
         return []
-    involved = polarity is bool(named_polarity)
+    # "Margins free" names the negative: "yes" is R0, "no" R1, "negative" R0, "positive" unknown.
+    found = through_name(qualifier, name)
+    involved = stated_against(Qualifier(found, answer=qualifier.answer),
+                              negative_name=not named_polarity) if found is not None else None
+    if involved is None:
+        return []
     notes = [n.get("text") for n in resource.get("note") or [] if isinstance(n, dict)]
     worse = any(m.concept == "margin/r2" and not m.negated and not m.uncertain
                 for text in notes for m in terminology.match_text(text, domain="margin"))
@@ -215,7 +221,7 @@ def _depth(resource: JsonObject, terminology: Terminology, name: list[Match]) ->
     if qualifier is None or not matches:
         return []
     concept = matches[0].concept
-    polarity = through_name(qualifier.polarity, [m for m in matches if m.concept == concept])
+    polarity = through_name(qualifier, [m for m in matches if m.concept == concept])
     if polarity is None:
         return []
     return [("depth", concept if polarity else terminology.attributes(concept)["opposite"], False)]
@@ -226,7 +232,7 @@ def _flag(kind: str) -> Mapper:
         qualifier = read_qualifier(resource, terminology)
         if kind == "nuclear-grade" and qualifier is not None and qualifier.level is not None:
             # The level is the finding itself: high nuclear grade, or not.
-            return [(kind, through_name(qualifier.level >= 3, name), False)]
+            return [(kind, through_name(Qualifier(qualifier.level >= 3), name), False)]
         return [(kind, _presence(resource, terminology, name), False)]
     return read
 

@@ -36,10 +36,13 @@ class Qualifier:
             detected/uninvolved, None unknown (hedged, indeterminate, cannot be assessed).
         level: 1 low, 2 intermediate, 3 high when the value states an amount ("marked"); an
             amount of a finding means it is present.
+        answer: the value answers the question the finding's name asks (a ``valueBoolean``,
+            "yes", "no") rather than describing the finding ("positive", "absent").
     """
 
     polarity: bool | None
     level: int | None = None
+    answer: bool = False
 
 
 def value_matches(element: JsonObject, terminology: Terminology,
@@ -53,27 +56,39 @@ def value_matches(element: JsonObject, terminology: Terminology,
 def read_qualifier(element: JsonObject, terminology: Terminology) -> Qualifier | None:
     """The generic qualifier an element's value states; None when its value states none.
 
-    A ``valueBoolean`` is a polarity; otherwise the first qualifier concept of the coded or
-    written value decides, read through its negation ("not involved") and hedging ("possibly
-    positive": unknown).
+    A ``valueBoolean`` is a polarity, a share in % is present when above none; otherwise the
+    first qualifier concept of the coded or written value decides, read through its negation
+    ("not involved") and hedging ("possibly positive": unknown); an Observation with no value
+    at all may state it in its ``interpretation``.
     """
     if isinstance(element.get("valueBoolean"), bool):
-        return Qualifier(bool(element["valueBoolean"]))
+        return Qualifier(bool(element["valueBoolean"]), answer=True)
     share = _percentage(element)
     if share is not None:  # "Necrosis: 30 %" is necrosis present; 0 % is none
         return Qualifier(share > 0)
     for match in value_matches(element, terminology, "value"):
         attributes = terminology.attributes(match.concept)
         if "polarity" in attributes:
-            polarity = attributes["polarity"]
-            if match.uncertain or polarity is None:
-                return Qualifier(None)
-            return Qualifier(bool(polarity) is not match.negated)
+            return _polarity(match, attributes["polarity"], bool(attributes.get("answer")))
         if isinstance(attributes.get("level"), int):
             if match.uncertain or match.negated:
                 return Qualifier(None)
             return Qualifier(True, int(attributes["level"]))
+    if any(field in element for field in VALUE_FIELDS):
+        return None
+    # No value at all: the result may sit in the interpretation ("Positive", "Not detected").
+    interpretations = element.get("interpretation")
+    for cc in interpretations if isinstance(interpretations, list) else ():
+        for match in terminology.match_codeable_concept(cc, domain="value"):
+            if "polarity" in terminology.attributes(match.concept):
+                return _polarity(match, terminology.attributes(match.concept)["polarity"])
     return None
+
+
+def _polarity(match: Match, polarity: Any, answer: bool = False) -> Qualifier:
+    if match.uncertain or polarity is None:
+        return Qualifier(None)
+    return Qualifier(bool(polarity) is not match.negated, answer=answer)
 
 
 def _percentage(element: JsonObject) -> float | None:
@@ -91,22 +106,33 @@ _PERCENT = re.compile(r"^\s*(?:[<>]=?|\u2264|\u2265|about|approximately|approx\.
                       r"(\d+(?:\.\d+)?)\s*%\s*$", re.IGNORECASE)
 
 
-def through_name(polarity: bool | None, name: Iterable[Match]) -> bool | None:
-    """A qualifier's polarity read through the polarity of the finding's name.
+def through_name(qualifier: Qualifier | None, name: Iterable[Match]) -> bool | None:
+    """Whether the finding is present, from its qualifier read through the polarity of its name.
 
-    ``name`` holds the matches of the finding's concept in the Observation's code. A name that
-    states the finding absent ("No tumour necrosis", "HMB-45 negative") turns the polarity over
-    (true = absent); a hedged name ("Possible necrosis") leaves it unknown; a code, or a name
-    written plainly, keeps it.
+    ``name`` holds the matches of the finding's concept in the Observation's code. Under a name
+    that states the finding absent ("No tumour necrosis", "HMB-45 negative") an answer (a
+    boolean, "yes", "no") turns over (true = absent), a value that describes the finding agrees
+    ("negative": absent) or contradicts it ("positive": unknown). A hedged name ("Possible
+    necrosis") leaves it unknown; a code, or a name written plainly, keeps it.
     """
-    if polarity is None:
+    if qualifier is None or qualifier.polarity is None:
         return None
     words = [m for m in name if m.via == "text"]
     if not words or any(not m.negated and not m.uncertain for m in words):
-        return polarity
+        return qualifier.polarity
     if any(m.uncertain for m in words):
         return None
-    return not polarity
+    return stated_against(qualifier, negative_name=True)
+
+
+def stated_against(qualifier: Qualifier, *, negative_name: bool) -> bool | None:
+    """A qualifier's polarity under a name of the given polarity (see :func:`through_name`)."""
+    polarity = qualifier.polarity
+    if not negative_name or polarity is None:
+        return polarity
+    if qualifier.answer:
+        return not polarity
+    return False if polarity is False else None
 
 
 def name_states_absent(name: Iterable[Match]) -> bool:
