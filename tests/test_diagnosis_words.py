@@ -2,7 +2,8 @@
 
 recommendations.md "The patient as a whole (revised)": "inflammatory leiomyosarcoma with
 rhabdomyosarcomatous transformation", "no rhabdomyosarcomatous component", "PEComa with necrosis",
-"metastatic to lung" count like the same finding recorded alone, with negation and hedging as in
+"metastatic to lung" (and depth: "deep-seated") count like the same finding recorded alone, with
+negation and hedging as in
 terminology.md section 5 (stated absent = absent; hedged = not recorded). The sweep is every finding
 kind x every way of stating it x every place a diagnosis holds words (Condition.code.text, a
 coding's display, Condition.note), replayed over HTTP on a fixture scenario.
@@ -83,6 +84,16 @@ def _spread(ids: list[str], meaning: str) -> None:
     assert ("sts-wide-excision" in ids) is (meaning != STATED), ids
 
 
+def _depth(ids: list[str], meaning: str) -> None:
+    # Resected high-grade 7.2 cm sarcoma: adjuvant RT when deep; an unknown depth is a gap.
+    assert ("sts-adjuvant-radiotherapy" in ids) is (meaning == STATED), ids
+    assert ("case-data-incomplete" in ids) is (meaning == HEDGED), ids
+
+
+def _without_depth(resources: list[JsonObject]) -> None:
+    resources[:] = [r for r in resources if r.get("id") != "upsm-obs-depth"]
+
+
 def _without_necrosis(resources: list[JsonObject]) -> None:
     panel = next(r for r in resources if r.get("id") == "psp-obs-synoptic")
     panel["component"] = [c for c in panel["component"] if "necrosis" not in str(c["code"])]
@@ -114,6 +125,14 @@ KINDS = [
          _spread, lambda t: [m.lung for m in t.metastases],
          {STATED: [True], ABSENT: [], HEDGED: []}),
 ]
+KINDS.append(
+    Kind("depth", "sts-margin-positive-snomed-qualifier", "upsm-cond-ups",
+         "Undifferentiated pleomorphic sarcoma of right thigh",
+         {STATED: ["deep to the fascia", "deep-seated, intramuscular"],
+          ABSENT: ["superficial to the fascia", "epifascial"],
+          HEDGED: ["possibly deep to the fascia", "deep to the fascia cannot be excluded"]},
+         _depth, lambda t: t.depth.value.value if t.depth else None,
+         {STATED: "deep", ABSENT: "superficial", HEDGED: None}, edit=_without_depth))
 PLACES = ["code.text", "coding.display", "note"]
 ROWS = [(kind, place, meaning, phrase) for kind in KINDS for place in PLACES
         for meaning, phrases in kind.phrases.items() for phrase in phrases]
