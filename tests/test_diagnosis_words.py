@@ -3,10 +3,10 @@
 recommendations.md "The patient as a whole (revised)": "inflammatory leiomyosarcoma with
 rhabdomyosarcomatous transformation", "no rhabdomyosarcomatous component", "PEComa with necrosis",
 "metastatic to lung" (and depth: "deep-seated") count like the same finding recorded alone, with
-negation and hedging as in
-terminology.md section 5 (stated absent = absent; hedged = not recorded). The sweep is every finding
-kind x every way of stating it x every place a diagnosis holds words (Condition.code.text, a
-coding's display, Condition.note), replayed over HTTP on a fixture scenario.
+negation and hedging as in terminology.md section 5 (stated absent = absent; hedged = not
+recorded). The sweep is every finding kind x every way of stating it x every place a diagnosis
+holds words (Condition.code.text, a coding's display, Condition.note), replayed over HTTP on a
+fixture scenario.
 """
 
 from __future__ import annotations
