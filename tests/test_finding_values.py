@@ -352,3 +352,25 @@ def test_an_answer_takes_the_names_polarity_a_description_must_agree_with_it(
     (tumour,) = build_case(record, patient_id="upsm-pt", terminology=TERMINOLOGY).tumours
     margin = tumour.resections[-1].margin
     assert (margin.value.value if margin else None) == expected
+
+
+def test_an_ihc_panel_and_a_result_among_component_details_are_read() -> None:
+    """A value held in a component: an IHC panel whose components are markers, and a marker
+    whose result component sits beside an intensity it does not decide."""
+    panel = {"resourceType": "Observation", "id": "o-panel", "status": "final",
+             "subject": {"reference": "Patient/p"}, "code": {"text": "Immunohistochemistry panel"},
+             "component": [
+                 {"code": {"coding": [{"system": LNC, "code": "10487-7"}]},
+                  "valueString": "Positive"},
+                 {"code": {"text": "Desmin"}, **_cc(SCT, "260385009", "Negative")}]}
+    stain = {"resourceType": "Observation", "id": "o-sma", "status": "final",
+             "subject": {"reference": "Patient/p"}, "code": {"text": "SMA immunostain"},
+             "component": [{"code": {"text": "Staining intensity"}, "valueString": "strong"},
+                           {"code": {"text": "Result"}, **_cc(LNC, "LA6576-8", "Positive")}]}
+    record = [{"resourceType": "Patient", "id": "p"},
+              {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/p"},
+               "code": {"text": "PEComa of the uterus"}}, panel, stain]
+    (tumour,) = build_case(record, patient_id="p", terminology=TERMINOLOGY).tumours
+    assert {(r.marker.value, r.positive, r.source) for r in tumour.ihc} == {
+        ("hmb45", True, "Observation/o-panel"), ("desmin", False, "Observation/o-panel"),
+        ("sma", True, "Observation/o-sma")}

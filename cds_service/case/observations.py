@@ -72,19 +72,19 @@ def _facts(resource: JsonObject, terminology: Terminology, *, parts: bool) -> li
         # What was observed, named only in words ("Infiltrative growth pattern" under a local
         # code), makes the fact one recognised from text.
         named_in_text = only_text(name)
-        held = value_holder(resource, _owned_by({chosen}, terminology))
+        held = value_holder(resource, _owned_by({chosen}, terminology), terminology)
         return [(kind, value, from_text or named_in_text)
                 for kind, value, from_text in _MAPPERS[chosen](held, terminology, name)]
     facts: list[Fact3] = []
     stated = [c for c in concepts if any(m.concept == c and not m.uncertain for m in named)]
     if is_molecular(stated, terminology):
-        held = value_holder(resource, _owned_by(set(stated), terminology))
+        held = value_holder(resource, _owned_by(set(stated), terminology), terminology)
         name = [m for m in named if is_molecular([m.concept], terminology)]
         facts = read_molecular(held, stated, _presence(held, terminology, name), terminology)
     markers = [c for c in in_domain(named, "ihc") if c != "ihc/study"]
     if markers and not facts:
         name = [m for m in named if m.concept == markers[0]]
-        held = value_holder(resource, _owned_by(set(markers), terminology))
+        held = value_holder(resource, _owned_by(set(markers), terminology), terminology)
         facts = [("ihc", (markers[0], _presence(held, terminology, name)), only_text(name))]
     texts = [resource.get("valueString")]
     texts += [n.get("text") for n in resource.get("note") or [] if isinstance(n, dict)]

@@ -142,17 +142,22 @@ def name_states_absent(name: Iterable[Match]) -> bool:
     return bool(words) and all(m.negated and not m.uncertain for m in words)
 
 
-def value_holder(resource: JsonObject, own: Callable[[Any], bool]) -> JsonObject:
+def value_holder(resource: JsonObject, own: Callable[[Any], bool],
+                 terminology: Terminology) -> JsonObject:
     """The Observation as its value is held: itself when it has a value, else with the value of
-    the first component that holds one and whose code ``own`` accepts (a component coded
-    "Result", or with the Observation's own code), not one that is another finding."""
+    a component whose code ``own`` accepts (a component coded "Result", or with the
+    Observation's own code), not one that is another finding. Among several, the first whose
+    value states a qualifier ("Intensity: strong", then "Result: positive") wins, else the
+    first."""
     if any(field in resource for field in VALUE_FIELDS):
         return resource
+    held: list[JsonObject] = []
     components = resource.get("component")
     for component in components if isinstance(components, list) else ():
         if not isinstance(component, dict) or not own(component.get("code")):
             continue
         values = {field: component[field] for field in VALUE_FIELDS if field in component}
         if values:
-            return {**resource, **values}
-    return resource
+            held.append({**resource, **values})
+    return next((view for view in held if read_qualifier(view, terminology) is not None),
+                held[0] if held else resource)
