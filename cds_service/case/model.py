@@ -204,6 +204,16 @@ class Metastasis(_Frozen):
     date: dt.date | None = None
     nodal: bool = False
     """True for regional lymph-node spread (not distant)."""
+    bone: bool = False
+    """True for a secondary bone Condition (ICD-10-CM C79.5-, a fracture through a metastasis)."""
+    site: Site | None = None
+    """Body region of the metastasis's own record, where it names one."""
+    clinical_status: ClinicalStatus | None = None
+    """The metastasis Condition's own clinical status (None: not recorded, read as active)."""
+    resected_by: str | None = None
+    """``Procedure/<id>`` of a metastasectomy that removed it, when the record shows one."""
+    resected_on: dt.date | None = None
+    """That metastasectomy's date."""
 
 
 class IhcResult(_Frozen):
@@ -284,6 +294,8 @@ class Fracture(_Frozen):
     source: str
     date: dt.date | None = None
     site: Site | None = None
+    bone: str | None = None
+    """The finest ``site/*`` concept of the fracture (``site/femur``, ``site/lower-leg``...)."""
     in_neoplastic_disease: bool = True
     from_text: bool = False
 

@@ -20,6 +20,7 @@ from cds_service.case.model import Fact
 from cds_service.case.model import ImagingKind
 from cds_service.case.model import ImagingStudy
 from cds_service.case.model import Margin
+from cds_service.case.model import Metastasis
 from cds_service.case.model import Resection
 from cds_service.case.model import ResectionKind
 from cds_service.case.model import Site
@@ -86,13 +87,30 @@ def is_deep(tumour: Tumour) -> bool | None:
     return None if tumour.depth is None else tumour.depth.value is Depth.DEEP
 
 
+def is_current_metastasis(metastasis: Metastasis) -> bool:
+    """A distant metastasis that still makes the disease advanced (conventions, revised).
+
+    Regional lymph-node spread is not distant ("node-positive"); a metastasis whose Condition is
+    resolved, inactive or in remission, or that a metastasectomy removed, no longer counts (any
+    later active metastasis counts on its own).
+    """
+    if metastasis.nodal or metastasis.resected_by is not None:
+        return False
+    return metastasis.clinical_status not in (ClinicalStatus.REMISSION, ClinicalStatus.RESOLVED)
+
+
+def current_metastases(tumour: Tumour) -> tuple[Metastasis, ...]:
+    """The tumour's distant metastases that still make it advanced."""
+    return tuple(m for m in tumour.metastases if is_current_metastasis(m))
+
+
 def is_metastatic(tumour: Tumour) -> bool:
-    """A distant metastasis is on record (a nodal one is not distant)."""
-    return any(not m.nodal for m in tumour.metastases)
+    """A current distant metastasis is on record (:func:`is_current_metastasis`)."""
+    return any(is_current_metastasis(m) for m in tumour.metastases)
 
 
 def is_advanced(tumour: Tumour) -> bool:
-    """Metastatic, or documented unresectable / locally advanced."""
+    """Metastatic (a current distant metastasis), or documented unresectable / locally advanced."""
     unresectable = tumour.unresectable is not None and tumour.unresectable.value
     return is_metastatic(tumour) or unresectable
 
