@@ -6,6 +6,7 @@ Each returns None when the record does not hold what it needs: unknown is not fa
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from enum import StrEnum
 
 from cds_service.case.medications import MEDICATION_TYPES
@@ -217,6 +218,65 @@ def is_primary_mri(study: ImagingStudy, tumour: Tumour, case: Case) -> bool:
 def has_primary_mri(case: Case, tumour: Tumour) -> bool:
     """An MRI of the tumour's primary site is on record (:func:`is_primary_mri`)."""
     return any(is_primary_mri(study, tumour, case) for study in case.imaging)
+
+
+def primary_mri_since(case: Case, tumour: Tumour, since: dt.date | None) -> bool:
+    """An MRI of the primary site on or after ``since`` (any, when ``since`` is unknown).
+
+    An undated MRI cannot be shown to predate the date: it counts.
+    """
+    return any(is_primary_mri(study, tumour, case)
+               and (since is None or study.date is None or study.date >= since)
+               for study in case.imaging)
+
+
+@dataclass(frozen=True)
+class StagingEvent:
+    """An event that calls for local staging by MRI (sts-mri-local-staging, revised).
+
+    Attributes:
+        kind: ``diagnosis`` (not yet excised), ``reexcision`` (the latest excision was unplanned
+            or R1/R2 and awaits re-excision) or ``recurrence`` (a local recurrence recorded
+            after the latest resection).
+        date: when it happened; None when unknown (then any MRI of the site counts). For the
+            diagnosis it is always None: the staging MRI of a mass usually precedes the biopsy
+            that dates the diagnosis, so any MRI of the site before excision counts.
+        fact: the event, as the card shows it.
+    """
+
+    kind: str
+    date: dt.date | None
+    fact: UsedFact
+
+
+def staging_event(tumour: Tumour) -> StagingEvent | None:
+    """The latest event of the tumour that calls for local staging, or None.
+
+    None after a clean (R0, not unplanned) resection with no local recurrence since: no
+    local-staging reminder years after a clean resection.
+    """
+    surgery = last_surgery(tumour)
+    events: list[StagingEvent] = []
+    if surgery is None:
+        if not is_excised(tumour):
+            events.append(StagingEvent("diagnosis", None, UsedFact("excision", "none on record")))
+    elif is_inadequate(surgery):
+        kind = "unplanned excision" if surgery.kind in _UNPLANNED_KINDS \
+            or is_excisional_biopsy(surgery, tumour) else "excision"
+        margin = f", margin {surgery.margin.value}" if surgery.margin is not None else ""
+        events.append(StagingEvent("reexcision", surgery.date, UsedFact(
+            "latest excision, awaiting re-excision", kind + margin, surgery.date,
+            (surgery.source,))))
+    resected = surgery.date if surgery is not None else None
+    for recurrence in tumour.local_recurrences:
+        when = recurrence.value or recurrence.date
+        # Recorded after the latest resection; an undated one cannot be shown to precede it.
+        if surgery is None or when is None or resected is None or when > resected:
+            events.append(StagingEvent("recurrence", when, UsedFact.of(
+                "local recurrence", recurrence, when.isoformat() if when else "recorded")))
+    if not events:
+        return None
+    return max(events, key=lambda e: e.date or dt.date.min)
 
 
 def chest_cts_since_diagnosis(case: Case, tumour: Tumour) -> list[ImagingStudy]:

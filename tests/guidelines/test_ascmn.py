@@ -221,7 +221,7 @@ def test_mri_staging_pv_fires_without_mri() -> None:
                                      study(ImagingKind.ULTRASOUND)))
     recs = run(mri_local_staging, subject)
     assert [(r.id, r.indicator, r.subject, r.variant) for r in recs] == [
-        ("sts-mri-local-staging", Indicator.INFO, "cond-1", "default")]
+        ("sts-mri-local-staging", Indicator.INFO, "cond-1", "diagnosis")]
     card = checked(recs[0])
     assert created(card)[0]["code"]["coding"][0]["code"] == "73718"
 
@@ -257,7 +257,7 @@ def test_mri_staging_order_replaces_draft(hook: Hook, kind: ImagingKind) -> None
                   site=Site.LOWER_LIMB, label="CT right thigh")
     recs = run(mri_local_staging, case(limb(), draft_orders=(draft,)), hook)
     assert [(r.indicator, r.subject, r.variant, r.against_order) for r in recs] == [
-        (Indicator.WARNING, "ServiceRequest/sr-7", "order", True)]
+        (Indicator.WARNING, "ServiceRequest/sr-7", "order-diagnosis", True)]
     spec = recs[0].suggestions[0]
     assert spec.deletes == ("ServiceRequest/sr-7",) and spec.creates[0].kind == "mri"
     card = checked(recs[0])
@@ -661,13 +661,16 @@ def test_every_summary_under_140_for_the_longest_label() -> None:
     """All ASCMN cards: rendered summaries stay under 140 characters for the longest label."""
     longest_ascmn = longest(Entity.ASCMN)
     assert len(tumour_values(longest())["tumour"]) == 68
-    for rec_id, variant in [("sts-mri-local-staging", "order"),
+    staging = [("sts-mri-local-staging", v) for v in
+               ("diagnosis", "reexcision", "recurrence", "order-diagnosis", "order-reexcision",
+                "order-recurrence")]
+    for rec_id, variant in [*staging,
                             ("fracture-no-internal-fixation", "order"),
                             ("ascmn-no-systemic-therapy", "default"),
                             ("ascmn-acral-function", "default"),
                             ("ascmn-mohs-cutaneous", "default"),
                             ("sts-wide-excision", "ascmn")]:
         values = tumour_values(longest_ascmn if "ascmn" in rec_id else longest(),
-                               order="x" * 200, site="foot")
+                               order="x" * 200, site="foot", since="2026-01-01")
         checked(Recommendation(id=rec_id, indicator=Indicator.INFO, subject="s",
                                variant=variant, values=values))
