@@ -63,13 +63,12 @@ def site_of(concepts: Iterable[str], terminology: Terminology) -> Site | None:
     return min(found, key=lambda s: _SPECIFICITY.index(s) if s in _SPECIFICITY else 99)
 
 
-def finest_site(concepts: Iterable[str], terminology: Terminology) -> str | None:
-    """The most specific ``site/*`` concept: one whose region is below the whole limb or region
-    (``site/femur`` over ``site/lower-limb``); the first site concept when none is finer."""
-    sites = [c for c in concepts if c.startswith("site/")]
-    fine = [c for c in sites if terminology.attributes(c).get("region") is not None
-            and c.removeprefix("site/") != terminology.attributes(c).get("region")]
-    return next(iter(fine or sites), None)
+def splint_of(concepts: Iterable[str], terminology: Terminology) -> str | None:
+    """The external splint the ``site/*`` concepts call for (their ``splint`` attribute), or None
+    when none says or they disagree."""
+    splints = {attribute(terminology, c, "splint") for c in concepts if c.startswith("site/")}
+    splints.discard(None)
+    return splints.pop() if len(splints) == 1 else None
 
 
 def attribute(terminology: Terminology, concept: str, name: str) -> Any:

@@ -294,8 +294,10 @@ class Fracture(_Frozen):
     source: str
     date: dt.date | None = None
     site: Site | None = None
-    bone: str | None = None
-    """The finest ``site/*`` concept of the fracture (``site/femur``, ``site/lower-leg``...)."""
+    splint: str | None = None
+    """The external splint its site takes (terminology.md §5): ``long-leg`` below the femur,
+    ``long-arm`` in the upper limb, ``site-planned`` at the femur, hip or pelvis; None when the
+    site is unknown or names no one bone."""
     in_neoplastic_disease: bool = True
     from_text: bool = False
 

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from typing import Any
 from typing import TypeVar
 
-from cds_service.case.concepts import finest_site
 from cds_service.case.concepts import site_of
+from cds_service.case.concepts import splint_of
 from cds_service.case.findings import Finding
 from cds_service.case.findings import TumourSeed
 from cds_service.case.model import Adequacy
@@ -128,7 +128,7 @@ def fractures_of(findings: Iterable[Finding], tumours: list[Tumour],
         if finding.kind == "fracture":
             yield Fracture(source=finding.source, date=finding.date,
                            site=site_of(finding.value["sites"], terminology),
-                           bone=finest_site(finding.value["sites"], terminology),
+                           splint=splint_of(finding.value["sites"], terminology),
                            in_neoplastic_disease=bool(finding.value["neoplastic"]),
                            from_text=finding.from_text)
 

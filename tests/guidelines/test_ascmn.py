@@ -530,10 +530,11 @@ def test_mohs_silent(entity: Entity, fields: dict[str, Any]) -> None:
 
 # --- fracture-no-internal-fixation ------------------------------------------------------------
 
-def fracture(site: Site | None = Site.LOWER_LIMB, *, neoplastic: bool = True) -> Fracture:
+def fracture(site: Site | None = Site.LOWER_LIMB, *, neoplastic: bool = True,
+             splint: str | None = None) -> Fracture:
     """A recorded pathological fracture."""
     return Fracture(source="Condition/fx-1", site=site, date=D(2026, 11, 18),
-                    in_neoplastic_disease=neoplastic)
+                    in_neoplastic_disease=neoplastic, splint=splint)
 
 
 def fixation(site: Site | None = Site.LOWER_LIMB, **fields: Any) -> Any:
@@ -542,10 +543,10 @@ def fixation(site: Site | None = Site.LOWER_LIMB, **fields: Any) -> Any:
                  label="Intramedullary nailing, femoral shaft", **fields)
 
 
-@pytest.mark.parametrize("frac", [fracture(Site.UPPER_LIMB), fracture(None),
-                                  fracture(neoplastic=False)])
+@pytest.mark.parametrize("frac", [fracture(), fracture(None), fracture(neoplastic=False)])
 def test_fracture_pv_warning(frac: Fracture) -> None:
-    """fracture-no-internal-fixation PV: neoplastic fracture anywhere, or any at the site."""
+    """fracture-no-internal-fixation PV: a fracture at the primary's site (neoplastic or not),
+    or a neoplastic one with no site and a sole primary (revised)."""
     recs = run(ascmn.fracture_no_internal_fixation, case(limb(), fractures=(frac,)))
     assert [(r.id, r.indicator, r.subject, r.suggestions) for r in recs] == [
         ("fracture-no-internal-fixation", Indicator.WARNING, "cond-1", ())]
@@ -554,20 +555,21 @@ def test_fracture_pv_warning(frac: Fracture) -> None:
 
 @pytest.mark.parametrize("subject", [
     case(limb(), fractures=(fracture(Site.UPPER_LIMB, neoplastic=False),)),
+    case(limb(), fractures=(fracture(Site.UPPER_LIMB),)),  # revised: not at the primary's site
     case(fractures=(fracture(),)),
     case(limb(clinical_status=ClinicalStatus.REMISSION), fractures=(fracture(),)),
     case(limb()),
 ])
 def test_fracture_pv_silent(subject: Case) -> None:
-    """fracture-no-internal-fixation PV: non-neoplastic elsewhere, no tumour, history only
-    (reading: "has a tumour" means an active one), or no fracture."""
+    """fracture-no-internal-fixation PV: a fracture elsewhere than the primary (revised), no
+    tumour, history only (reading: "has a tumour" means an active one), or no fracture."""
     assert run(ascmn.fracture_no_internal_fixation, subject) == []
 
 
 @pytest.mark.parametrize("hook", [Hook.ORDER_SELECT, Hook.ORDER_SIGN])
 def test_fracture_order_critical_with_splint(hook: Hook) -> None:
     """fracture-no-internal-fixation OS/OSN: critical; recommended delete + external splint."""
-    subject = case(limb(), fractures=(fracture(),), draft_orders=(fixation(),))
+    subject = case(limb(), fractures=(fracture(splint="long-leg"),), draft_orders=(fixation(),))
     recs = run(ascmn.fracture_no_internal_fixation, subject, hook)
     assert [(r.indicator, r.subject, r.variant, r.against_order) for r in recs] == [
         (Indicator.CRITICAL, "ServiceRequest/ortho-1", "order", True)]
