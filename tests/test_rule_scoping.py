@@ -163,8 +163,8 @@ def test_pecoma_surveillance_risk_is_its_pecoma_risk(app: Flask, grade_text: str
 
 def test_pecoma_high_risk_surveillance(app: Flask) -> None:
     """A high-risk PEComa (features present): chest CT every 122 days until year 3."""
-    found = of(cards(app, "patient-view", *_pecoma(features="present", grade_text="FNCLCC grade 1")),
-               "sts-surveillance-plan")
+    record = _pecoma(features="present", grade_text="FNCLCC grade 1")
+    found = of(cards(app, "patient-view", *record), "sts-surveillance-plan")
     assert "surveillance risk **high**" in " ".join(found[0]["detail"].split())
     assert f"**{(ago(5) + dt.timedelta(days=122)).isoformat()}**" in _table_row(found[0],
                                                                                   "chest CT")
