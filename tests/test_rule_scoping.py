@@ -375,3 +375,193 @@ def test_metastasectomy_only_while_a_lung_metastasis_is_present(app: Flask) -> N
     still = of(cards(app, "patient-view", *_metastatic_pecoma(present, wedge, second)),
                "pecoma-metastasectomy")
     assert len(still) == 1 and "resected" in still[0]["detail"]
+
+
+# --- fracture-no-internal-fixation (revised) ------------------------------------------------------
+
+UPPER, LOWER, TRUNK = "upper", "lower", "trunk"
+LONG_LEG, LONG_ARM, PLANNED = ("29505", True), ("29105", True), (None, False)
+
+# Every ICD-10-CM M84.5- code (CMS tabular, via simple-icd-10-cm 1.5.0), 7th character A: the
+# region its site characters name, and the splint of terminology.md §5 for that site.
+M84_5 = {
+    "M84.50XA": (None, PLANNED),
+    **{f"M84.51{c}A": (UPPER, LONG_ARM) for c in "129"},
+    **{f"M84.52{c}A": (UPPER, LONG_ARM) for c in "129"},
+    **{f"M84.53{c}A": (UPPER, LONG_ARM) for c in "12349"},
+    **{f"M84.54{c}A": (UPPER, LONG_ARM) for c in "129"},
+    "M84.550A": (TRUNK, PLANNED),
+    **{f"M84.55{c}A": (LOWER, PLANNED) for c in "1239"},
+    **{f"M84.56{c}A": (LOWER, LONG_LEG) for c in "12349"},
+    **{f"M84.57{c}A": (LOWER, LONG_LEG) for c in "123456"},
+    "M84.58XA": (None, PLANNED),
+}
+UPPER_ARM_STS = fr.condition("rs-sts", fr.coded(
+    fr.ICD10, "C49.12", "Malignant neoplasm of connective and soft tissue of left upper limb, "
+    "including shoulder", "Soft tissue sarcoma of left upper arm"), onset=ago(60),
+    morphology="8800/3", body_site=fr.text_only("Left upper arm"))
+TUMOURS = {LOWER: fr.thigh_sarcoma(onset=ago(60)), UPPER: UPPER_ARM_STS}
+NAILING = fr.draft_service_request("rs-imn", fr.text_only("Intramedullary nailing"),
+                                   reason="Condition/rs-fx")
+
+
+def _fracture(code: str, body_site: fr.JsonObject | None = None) -> fr.JsonObject:
+    return fr.condition("rs-fx", fr.coded(fr.ICD10, code, "Pathological fracture in neoplastic "
+                                          "disease"), onset=ago(3), body_site=body_site)
+
+
+def _assert_splint(card: dict[str, Any], splint: tuple[str | None, bool]) -> None:
+    code, recommended = splint
+    [suggestion] = card["suggestions"]
+    assert suggestion.get("isRecommended", False) is recommended
+    actions = suggestion["actions"]
+    assert [a["type"] for a in actions] == ["delete", "create"]
+    assert actions[0]["resourceId"] == "ServiceRequest/rs-imn"
+    created = actions[1]["resource"]["code"]
+    assert [c["code"] for c in created.get("coding", [])] == ([code] if code else [])
+    if code is None:
+        assert created["text"].startswith("External immobilisation appropriate to the site")
+
+
+@pytest.mark.parametrize("code", sorted(M84_5))
+@pytest.mark.parametrize("primary", [LOWER, UPPER])
+def test_fracture_site_from_every_m84_5_code(app: Flask, code: str, primary: str) -> None:
+    """The fracture's site from its code: a card only for the primary at that site (or, with no
+    site, the only primary), critical on order hooks, the splint of the site."""
+    region, splint = M84_5[code]
+    tumour = TUMOURS[primary]
+    fires = region is None or region == primary
+    pv = of(cards(app, "patient-view", tumour, _fracture(code)), "fracture-no-internal-fixation")
+    assert [c["indicator"] for c in pv] == (["warning"] if fires else [])
+    found = of(cards(app, "order-sign", tumour, _fracture(code), drafts=(NAILING,)),
+               "fracture-no-internal-fixation")
+    assert [c["indicator"] for c in found] == (["critical"] if fires else [])
+    if fires:
+        _assert_splint(found[0], splint)
+
+
+BODY_SITES = [
+    (fr.coded(fr.SNOMED, "71341001", "Bone structure of femur"), LOWER, PLANNED),
+    (fr.coded(fr.SNOMED, "30021000", "Lower leg structure"), LOWER, LONG_LEG),
+    (fr.coded(fr.SNOMED, "56459004", "Foot structure"), LOWER, LONG_LEG),
+    (fr.coded(fr.SNOMED, "85562004", "Hand structure"), UPPER, LONG_ARM),
+    (fr.coded(fr.SNOMED, "53120007", "Upper limb structure"), UPPER, LONG_ARM),
+    (fr.coded(fr.SNOMED, "12921003", "Pelvic structure"), TRUNK, PLANNED),
+    (fr.coded(fr.SNOMED, "61685007", "Lower limb structure"), LOWER, PLANNED),
+    (fr.text_only("Left tibia"), LOWER, LONG_LEG),
+    (fr.text_only("Left ankle"), LOWER, LONG_LEG),
+    (fr.text_only("Left femur"), LOWER, PLANNED),
+    (fr.text_only("Left hip"), LOWER, PLANNED),
+    (fr.text_only("Right humerus"), UPPER, LONG_ARM),
+    (fr.text_only("Left distal radius"), UPPER, LONG_ARM),
+]
+
+
+@pytest.mark.parametrize(("body_site", "region", "splint"), BODY_SITES,
+                         ids=[b[0]["text"] for b in BODY_SITES])
+@pytest.mark.parametrize("code", ["M84.50XA", "M84.552A", "M84.522A"])
+@pytest.mark.parametrize("primary", [LOWER, UPPER])
+def test_fracture_body_site_wins_over_the_code(app: Flask, body_site: fr.JsonObject, region: str,
+                                               splint: tuple[str | None, bool], code: str,
+                                               primary: str) -> None:
+    """The fracture's bodySite, coded or text, decides its site over the code's characters."""
+    record = (TUMOURS[primary], _fracture(code, body_site))
+    found = of(cards(app, "order-select", *record, drafts=(NAILING,)),
+               "fracture-no-internal-fixation")
+    assert len(found) == (1 if region == primary else 0)
+    if found:
+        _assert_splint(found[0], splint)
+
+
+BONE_MET = fr.condition("rs-met-bone", fr.coded(fr.ICD10, "C79.51", "Secondary malignant "
+                                                "neoplasm of bone"), onset=ago(10),
+                        body_site=fr.text_only("Left femur"), related="Condition/rs-sts")
+
+
+def test_fracture_at_a_bone_metastasis_is_silent(app: Flask) -> None:
+    """Femoral fracture at a bone metastasis of an upper-arm sarcoma: no card (fixation of
+    metastatic bone disease is outside the source), on every hook, coded or unsited."""
+    for fracture in (_fracture("M84.552A"), _fracture("M84.50XA")):
+        record = (UPPER_ARM_STS, BONE_MET, fracture)
+        assert "fracture-no-internal-fixation" not in ids(cards(app, "patient-view", *record))
+        assert "fracture-no-internal-fixation" not in ids(
+            cards(app, "order-sign", *record, drafts=(NAILING,)))
+
+
+def test_fracture_through_a_primary_coded_as_bone_secondary_the_primary_wins(app: Flask) -> None:
+    """Thigh sarcoma invading the femur, coded C79.51 too: the fracture is at the primary."""
+    found = of(cards(app, "order-sign", fr.thigh_sarcoma(onset=ago(60)), BONE_MET,
+                     _fracture("M84.552A"), drafts=(NAILING,)), "fracture-no-internal-fixation")
+    assert len(found) == 1
+
+
+def test_fracture_stated_through_a_metastasis_is_silent(app: Flask) -> None:
+    """A fracture whose own record says it is through a metastasis is not at the primary."""
+    fracture = fr.condition("rs-fx", fr.text_only("Pathological fracture of left femur through "
+                                                  "metastasis"), onset=ago(3))
+    assert "fracture-no-internal-fixation" not in ids(cards(app, "patient-view", UPPER_ARM_STS,
+                                                            fracture))
+
+
+def test_fracture_through_the_primary_with_distant_metastases_is_a_warning(app: Flask) -> None:
+    """Tibial fracture through a lower-leg primary with lung metastases: a warning whose detail
+    adds the palliative MDT caveat; the long leg splint is still suggested."""
+    tumour = fr.condition("rs-sts", fr.coded(
+        fr.ICD10, "C49.22", "Malignant neoplasm of connective and soft tissue of left lower limb, "
+        "including hip", "Soft tissue sarcoma of left lower leg"), onset=ago(60),
+        morphology="8800/3", body_site=fr.text_only("Left lower leg"))
+    lung = fr.condition("rs-met-lung", fr.coded(fr.ICD10, "C78.01", "Secondary malignant "
+                                                "neoplasm of right lung"), onset=ago(30),
+                        related="Condition/rs-sts")
+    record = (tumour, lung, _fracture("M84.562A"))
+    [card] = of(cards(app, "order-sign", *record, drafts=(NAILING,)),
+                "fracture-no-internal-fixation")
+    assert card["indicator"] == "warning" and "MDT" in card["summary"]
+    assert "multidisciplinary team" in card["detail"] and "palliative" in card["detail"]
+    assert "Condition/rs-met-lung" in card["detail"]
+    _assert_splint(card, LONG_LEG)
+    [pv] = of(cards(app, "patient-view", *record), "fracture-no-internal-fixation")
+    assert pv["indicator"] == "warning" and "palliative" in pv["detail"]
+
+
+def test_unsited_fracture_with_two_primaries_is_attributed_to_neither(app: Flask) -> None:
+    """No site and two primary tumours: the fracture cannot be placed; with one, it is."""
+    second = fr.condition("rs-sts-2", fr.text_only("Soft tissue sarcoma of right upper arm"),
+                          onset=ago(60), body_site=fr.text_only("Right upper arm"))
+    assert "fracture-no-internal-fixation" not in ids(cards(
+        app, "patient-view", fr.thigh_sarcoma(onset=ago(60)), second, _fracture("M84.50XA")))
+
+
+# --- ilms-rt-chemo-reserved (revised) -------------------------------------------------------------
+
+ILMS = fr.condition("rs-ilms", fr.text_only("Inflammatory leiomyosarcoma of right thigh"),
+                    onset=ago(40), body_site=fr.text_only("Right thigh"))
+DOXORUBICIN = fr.draft_medication("rs-dox", fr.coded(fr.RXNORM, "3639", "doxorubicin"))
+IMRT = fr.draft_service_request("rs-rt", fr.coded(fr.CPT, "77385", "Intensity modulated "
+                                                  "radiation treatment delivery, simple"))
+
+
+@pytest.mark.parametrize("draft", [DOXORUBICIN, IMRT], ids=["chemotherapy", "radiotherapy"])
+def test_ilms_component_not_recorded_asks_to_confirm(app: Flask, draft: fr.JsonObject) -> None:
+    """No rhabdomyosarcomatous component on record: the order card fires and asks to confirm it
+    with pathology; patient-view names the missing component in case-data-incomplete."""
+    [card] = of(cards(app, "order-sign", ILMS, drafts=(draft,)), "ilms-rt-chemo-reserved")
+    assert card["indicator"] == "warning" and "not recorded" in card["summary"]
+    assert "Confirm with pathology" in card["detail"]
+    assert {r["code"] for r in card["overrideReasons"]} >= {"rms-component-present"}
+    [gap] = of(cards(app, "patient-view", ILMS), "case-data-incomplete")
+    assert "rhabdomyosarcomatous component" in gap["detail"]
+
+
+def test_ilms_rt_chemo_reserved_never_in_advanced_disease(app: Flask) -> None:
+    """With a distant metastasis on record the card stays silent, component known or not."""
+    lung = fr.condition("rs-met", LUNG_MET, onset=ago(10), related="Condition/rs-ilms")
+    absent = fr.observation("rs-path", fr.text_only("Pathology diagnosis"),
+                            "Inflammatory leiomyosarcoma. No rhabdomyosarcomatous component "
+                            "identified.", focus="Condition/rs-ilms", effective=ago(35))
+    for record in ((ILMS, lung), (ILMS, lung, absent)):
+        assert "ilms-rt-chemo-reserved" not in ids(cards(app, "order-sign", *record,
+                                                         drafts=(DOXORUBICIN,)))
+    [card] = of(cards(app, "order-sign", ILMS, absent, drafts=(DOXORUBICIN,)),
+                "ilms-rt-chemo-reserved")
+    assert "not indicated" in card["summary"]
