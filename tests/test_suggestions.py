@@ -33,7 +33,12 @@ CASES = [
     ("pecoma-lung-metastases-doxorubicin", "order-select.json", "pecoma-chemo-before-mtor",
      "MedicationRequest/p5-draft-dox", ("MedicationRequest", {(RXNORM, "35302")})),
     # A femoral fracture's immobilisation is text-only and not recommended (terminology.md §5,
-    # revised): tests/test_rule_scoping.py sweeps the splint by site.
+    # revised): tests/test_rule_scoping.py sweeps the splint by site. Below the femur:
+    ("pathological-fracture-tibia-metastatic", "order-sign.json", "fracture-no-internal-fixation",
+     "ServiceRequest/ftm-draft-imn", ("ServiceRequest", {(CPT, "29505")})),
+    ("pathological-fracture-tibia-metastatic", "order-select.json",
+     "fracture-no-internal-fixation", "ServiceRequest/ftm-draft-imn",
+     ("ServiceRequest", {(CPT, "29505")})),
     ("sts-ct-ordered-no-mri", "order-sign.json", "sts-mri-local-staging",
      "ServiceRequest/ct15-draft-ct-thigh", ("ServiceRequest", {(CPT, "73718")})),
     ("pecoma-broad-ligament-resected", "order-sign.json", "pecoma-chest-ct-not-xray",
