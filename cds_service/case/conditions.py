@@ -113,8 +113,8 @@ def _findings(resource: JsonObject, ref: str, matches: list[Match], terminology:
     # fracture, makes it a fracture in neoplastic disease.
     neoplastic_cause = any(attribute(terminology, c, "fracture_cause") == "neoplastic"
                            for c in in_domain(matches, "finding"))
-    # The site of a fracture or metastasis: its own bodySite when that names one, else its code's
-    # (the M84.5- site characters of a fracture).
+    # The site of a fracture: its own bodySite when that names one, else its code's (the M84.5-
+    # site characters).
     sites = resource_sites(resource, matches, terminology)
     status = _status(resource.get("clinicalStatus"), "status", terminology)
     for concept in in_domain(matches, "finding"):
@@ -126,8 +126,7 @@ def _findings(resource: JsonObject, ref: str, matches: list[Match], terminology:
         elif kind == "metastasis":
             value = {"lung": attribute(terminology, concept, "pulmonary"),
                      "nodal": bool(attribute(terminology, concept, "nodal")),
-                     "bone": bool(attribute(terminology, concept, "bone")),
-                     "sites": sites, "status": status}
+                     "bone": bool(attribute(terminology, concept, "bone")), "status": status}
         elif kind in ("recurrence", "unresectable"):
             value = True
         else:

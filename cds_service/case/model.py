@@ -206,8 +206,6 @@ class Metastasis(_Frozen):
     """True for regional lymph-node spread (not distant)."""
     bone: bool = False
     """True for a secondary bone Condition (ICD-10-CM C79.5-, a fracture through a metastasis)."""
-    site: Site | None = None
-    """Body region of the metastasis's own record, where it names one."""
     clinical_status: ClinicalStatus | None = None
     """The metastasis Condition's own clinical status (None: not recorded, read as active)."""
     resected_by: str | None = None

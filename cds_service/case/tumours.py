@@ -112,7 +112,7 @@ def build_tumour(seed: TumourSeed, entity: Fact[Entity], findings: list[Finding]
         unresectable=_any_present(by_kind.get("unresectable", [])),
         resections=tuple(_resections(by_kind.get("resection", []), by_kind.get("margin", []))),
         biopsies=tuple(_biopsies(by_kind.get("biopsy", []))),
-        metastases=tuple(_metastases(by_kind.get("metastasis", []), terminology)),
+        metastases=tuple(_metastases(by_kind.get("metastasis", []))),
         local_recurrences=tuple(_recurrences(by_kind.get("recurrence", []))),
         ihc=tuple(_ihc(by_kind.get("ihc", []))),
         molecular=molecular,
@@ -207,7 +207,7 @@ def _biopsies(found: list[Finding]) -> Iterable[Biopsy]:
                      adequacy=_fact(finding, _ADEQUACY[adequacy]) if adequacy else None)
 
 
-def _metastases(found: list[Finding], terminology: Terminology) -> Iterable[Metastasis]:
+def _metastases(found: list[Finding]) -> Iterable[Metastasis]:
     # One record may say "secondary malignancy" and "of lung" at once: one metastasis, in the lung.
     by_source: dict[str, list[Finding]] = {}
     for finding in found:
@@ -215,12 +215,10 @@ def _metastases(found: list[Finding], terminology: Terminology) -> Iterable[Meta
     for source, findings in by_source.items():
         places = [f.value["lung"] for f in findings]
         lung = True if True in places else (False if False in places else None)
-        sites = [s for f in findings for s in f.value.get("sites", ())]
         status = next((f.value["status"] for f in findings if f.value.get("status")), None)
         yield Metastasis(source=source, lung=lung, date=findings[0].date,
                          nodal=all(f.value["nodal"] for f in findings),
                          bone=any(f.value.get("bone") for f in findings),
-                         site=site_of(sites, terminology) if sites else None,
                          clinical_status=_STATUS.get(status or ""))
 
 
