@@ -668,6 +668,8 @@ def test_every_summary_under_140_for_the_longest_label() -> None:
                 "order-recurrence")]
     for rec_id, variant in [*staging,
                             ("fracture-no-internal-fixation", "order"),
+                            ("fracture-no-internal-fixation", "order-metastatic"),
+                            ("fracture-no-internal-fixation", "metastatic"),
                             ("ascmn-no-systemic-therapy", "default"),
                             ("ascmn-acral-function", "default"),
                             ("ascmn-mohs-cutaneous", "default"),
