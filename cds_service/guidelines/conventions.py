@@ -215,11 +215,6 @@ def is_primary_mri(study: ImagingStudy, tumour: Tumour, case: Case) -> bool:
     return same_site(study.site, tumour)
 
 
-def has_primary_mri(case: Case, tumour: Tumour) -> bool:
-    """An MRI of the tumour's primary site is on record (:func:`is_primary_mri`)."""
-    return any(is_primary_mri(study, tumour, case) for study in case.imaging)
-
-
 def primary_mri_since(case: Case, tumour: Tumour, since: dt.date | None) -> bool:
     """An MRI of the primary site on or after ``since`` (any, when ``since`` is unknown).
 
