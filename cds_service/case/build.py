@@ -14,6 +14,7 @@ from cds_service.case.fhir_values import parse_date
 from cds_service.case.findings import Finding
 from cds_service.case.findings import TumourSeed
 from cds_service.case.medications import map_medication
+from cds_service.case.metastases import with_metastasectomies
 from cds_service.case.model import Case
 from cds_service.case.model import DraftOrder
 from cds_service.case.model import Entity
@@ -35,7 +36,7 @@ from cds_service.terminology import Terminology
 
 JsonObject = dict[str, Any]
 
-_PATIENT_LEVEL = {"imaging", "radiotherapy", "referral", "fracture"}
+_PATIENT_LEVEL = {"imaging", "radiotherapy", "referral", "fracture", "metastasectomy"}
 
 _DatedFact = Fact[dt.date | None]
 """Built once, not per call (pydantic keeps parametrised generics only in a weak cache)."""
@@ -85,7 +86,8 @@ def build_case(
             medications += map_medication(resource, terminology)
     tumour_findings = [f for f in findings if f.kind not in _PATIENT_LEVEL]
     patient_findings = [f for f in findings if f.kind in _PATIENT_LEVEL]
-    tumours = _tumours(seeds, tumour_findings, terminology)
+    tumours = with_metastasectomies(_tumours(seeds, tumour_findings, terminology),
+                                    patient_findings)
     return Case(
         patient=patient,
         tumours=tuple(tumours),

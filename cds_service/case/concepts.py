@@ -63,6 +63,14 @@ def site_of(concepts: Iterable[str], terminology: Terminology) -> Site | None:
     return min(found, key=lambda s: _SPECIFICITY.index(s) if s in _SPECIFICITY else 99)
 
 
+def splint_of(concepts: Iterable[str], terminology: Terminology) -> str | None:
+    """The external splint the ``site/*`` concepts call for (their ``splint`` attribute), or None
+    when none says or they disagree."""
+    splints = {attribute(terminology, c, "splint") for c in concepts if c.startswith("site/")}
+    splints.discard(None)
+    return splints.pop() if len(splints) == 1 else None
+
+
 def attribute(terminology: Terminology, concept: str, name: str) -> Any:
     """An attribute of a concept, None when absent."""
     return terminology.attributes(concept).get(name)

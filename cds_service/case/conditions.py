@@ -161,15 +161,20 @@ def _findings(resource: JsonObject, ref: str, matches: list[Match], terminology:
     # fracture, makes it a fracture in neoplastic disease.
     neoplastic_cause = any(attribute(terminology, c, "fracture_cause") == "neoplastic"
                            for c in in_domain(matches, "finding"))
+    # The site of a fracture: its own bodySite when that names one, else its code's (the M84.5-
+    # site characters).
+    sites = resource_sites(resource, matches, terminology)
+    status = _status(resource.get("clinicalStatus"), "status", terminology)
     for concept in in_domain(matches, "finding"):
         text = only_text(m for m in matches if m.concept == concept)
         kind = _finding_kind(concept, terminology)
         if kind == "fracture":
             value: Any = {"neoplastic": attribute(terminology, concept, "neoplastic")
-                          or neoplastic_cause, "sites": in_domain(matches, "site")}
+                          or neoplastic_cause, "sites": sites}
         elif kind == "metastasis":
             value = {"lung": attribute(terminology, concept, "pulmonary"),
-                     "nodal": bool(attribute(terminology, concept, "nodal"))}
+                     "nodal": bool(attribute(terminology, concept, "nodal")),
+                     "bone": bool(attribute(terminology, concept, "bone")), "status": status}
         elif kind in ("recurrence", "unresectable"):
             value = True
         else:
@@ -181,7 +186,6 @@ def _findings(resource: JsonObject, ref: str, matches: list[Match], terminology:
     if len(fractures) > 1:
         keep = next((f for f in fractures if f.value["neoplastic"]), fractures[0])
         found = [f for f in found if f.kind != "fracture" or f is keep]
-    status = _status(resource.get("clinicalStatus"), "status", terminology)
     if status and attribute(terminology, status, "recurrence"):
         found.append(Finding("recurrence", True, ref, None, (ref,)))
     return found

@@ -204,6 +204,14 @@ class Metastasis(_Frozen):
     date: dt.date | None = None
     nodal: bool = False
     """True for regional lymph-node spread (not distant)."""
+    bone: bool = False
+    """True for a secondary bone Condition (ICD-10-CM C79.5-, a fracture through a metastasis)."""
+    clinical_status: ClinicalStatus | None = None
+    """The metastasis Condition's own clinical status (None: not recorded, read as active)."""
+    resected_by: str | None = None
+    """``Procedure/<id>`` of a metastasectomy that removed it, when the record shows one."""
+    resected_on: dt.date | None = None
+    """That metastasectomy's date."""
 
 
 class IhcResult(_Frozen):
@@ -284,6 +292,10 @@ class Fracture(_Frozen):
     source: str
     date: dt.date | None = None
     site: Site | None = None
+    splint: str | None = None
+    """The external splint its site takes (terminology.md §5): ``long-leg`` below the femur,
+    ``long-arm`` in the upper limb, ``site-planned`` at the femur, hip or pelvis; None when the
+    site is unknown or names no one bone."""
     in_neoplastic_disease: bool = True
     from_text: bool = False
 

@@ -77,6 +77,8 @@ def _events(resource: JsonObject, terminology: Terminology, date: Any,
             found.append(Finding("radiotherapy", True, source, date, targets, text))
         if concept in _REFERRALS:
             found.append(Finding("referral", True, source, date, targets, text))
+        if terminology.attributes(concept).get("metastasectomy"):
+            found.append(Finding("metastasectomy", True, source, date, targets, text))
     for concept in in_domain(code, "img"):
         kind = imaging_kind(concept, terminology)
         if kind:

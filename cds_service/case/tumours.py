@@ -8,6 +8,7 @@ from typing import Any
 from typing import TypeVar
 
 from cds_service.case.concepts import site_of
+from cds_service.case.concepts import splint_of
 from cds_service.case.findings import Finding
 from cds_service.case.findings import TumourSeed
 from cds_service.case.model import Adequacy
@@ -127,6 +128,7 @@ def fractures_of(findings: Iterable[Finding], tumours: list[Tumour],
         if finding.kind == "fracture":
             yield Fracture(source=finding.source, date=finding.date,
                            site=site_of(finding.value["sites"], terminology),
+                           splint=splint_of(finding.value["sites"], terminology),
                            in_neoplastic_disease=bool(finding.value["neoplastic"]),
                            from_text=finding.from_text)
 
@@ -213,8 +215,11 @@ def _metastases(found: list[Finding]) -> Iterable[Metastasis]:
     for source, findings in by_source.items():
         places = [f.value["lung"] for f in findings]
         lung = True if True in places else (False if False in places else None)
+        status = next((f.value["status"] for f in findings if f.value.get("status")), None)
         yield Metastasis(source=source, lung=lung, date=findings[0].date,
-                         nodal=all(f.value["nodal"] for f in findings))
+                         nodal=all(f.value["nodal"] for f in findings),
+                         bone=any(f.value.get("bone") for f in findings),
+                         clinical_status=_STATUS.get(status or ""))
 
 
 def _recurrences(found: list[Finding]) -> Iterable[Fact[dt.date | None]]:

@@ -6,6 +6,7 @@ Each returns None when the record does not hold what it needs: unknown is not fa
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from enum import StrEnum
 
 from cds_service.case.medications import MEDICATION_TYPES
@@ -20,6 +21,7 @@ from cds_service.case.model import Fact
 from cds_service.case.model import ImagingKind
 from cds_service.case.model import ImagingStudy
 from cds_service.case.model import Margin
+from cds_service.case.model import Metastasis
 from cds_service.case.model import Resection
 from cds_service.case.model import ResectionKind
 from cds_service.case.model import Site
@@ -86,13 +88,30 @@ def is_deep(tumour: Tumour) -> bool | None:
     return None if tumour.depth is None else tumour.depth.value is Depth.DEEP
 
 
+def is_current_metastasis(metastasis: Metastasis) -> bool:
+    """A distant metastasis that still makes the disease advanced (conventions, revised).
+
+    Regional lymph-node spread is not distant ("node-positive"); a metastasis whose Condition is
+    resolved, inactive or in remission, or that a metastasectomy removed, no longer counts (any
+    later active metastasis counts on its own).
+    """
+    if metastasis.nodal or metastasis.resected_by is not None:
+        return False
+    return metastasis.clinical_status not in (ClinicalStatus.REMISSION, ClinicalStatus.RESOLVED)
+
+
+def current_metastases(tumour: Tumour) -> tuple[Metastasis, ...]:
+    """The tumour's distant metastases that still make it advanced."""
+    return tuple(m for m in tumour.metastases if is_current_metastasis(m))
+
+
 def is_metastatic(tumour: Tumour) -> bool:
-    """A distant metastasis is on record (a nodal one is not distant)."""
-    return any(not m.nodal for m in tumour.metastases)
+    """A current distant metastasis is on record (:func:`is_current_metastasis`)."""
+    return any(is_current_metastasis(m) for m in tumour.metastases)
 
 
 def is_advanced(tumour: Tumour) -> bool:
-    """Metastatic, or documented unresectable / locally advanced."""
+    """Metastatic (a current distant metastasis), or documented unresectable / locally advanced."""
     unresectable = tumour.unresectable is not None and tumour.unresectable.value
     return is_metastatic(tumour) or unresectable
 
@@ -196,9 +215,63 @@ def is_primary_mri(study: ImagingStudy, tumour: Tumour, case: Case) -> bool:
     return same_site(study.site, tumour)
 
 
-def has_primary_mri(case: Case, tumour: Tumour) -> bool:
-    """An MRI of the tumour's primary site is on record (:func:`is_primary_mri`)."""
-    return any(is_primary_mri(study, tumour, case) for study in case.imaging)
+def primary_mri_since(case: Case, tumour: Tumour, since: dt.date | None) -> bool:
+    """An MRI of the primary site on or after ``since`` (any, when ``since`` is unknown).
+
+    An undated MRI cannot be shown to predate the date: it counts.
+    """
+    return any(is_primary_mri(study, tumour, case)
+               and (since is None or study.date is None or study.date >= since)
+               for study in case.imaging)
+
+
+@dataclass(frozen=True)
+class StagingEvent:
+    """An event that calls for local staging by MRI (sts-mri-local-staging, revised).
+
+    Attributes:
+        kind: ``diagnosis`` (not yet excised), ``reexcision`` (the latest excision was unplanned
+            or R1/R2 and awaits re-excision) or ``recurrence`` (a local recurrence recorded
+            after the latest resection).
+        date: when it happened; None when unknown (then any MRI of the site counts). For the
+            diagnosis it is always None: the staging MRI of a mass usually precedes the biopsy
+            that dates the diagnosis, so any MRI of the site before excision counts.
+        fact: the event, as the card shows it.
+    """
+
+    kind: str
+    date: dt.date | None
+    fact: UsedFact
+
+
+def staging_event(tumour: Tumour) -> StagingEvent | None:
+    """The latest event of the tumour that calls for local staging, or None.
+
+    None after a clean (R0, not unplanned) resection with no local recurrence since: no
+    local-staging reminder years after a clean resection.
+    """
+    surgery = last_surgery(tumour)
+    events: list[StagingEvent] = []
+    if surgery is None:
+        if not is_excised(tumour):
+            events.append(StagingEvent("diagnosis", None, UsedFact("excision", "none on record")))
+    elif is_inadequate(surgery):
+        kind = "unplanned excision" if surgery.kind in _UNPLANNED_KINDS \
+            or is_excisional_biopsy(surgery, tumour) else "excision"
+        margin = f", margin {surgery.margin.value}" if surgery.margin is not None else ""
+        events.append(StagingEvent("reexcision", surgery.date, UsedFact(
+            "latest excision, awaiting re-excision", kind + margin, surgery.date,
+            (surgery.source,))))
+    resected = surgery.date if surgery is not None else None
+    for recurrence in tumour.local_recurrences:
+        when = recurrence.value or recurrence.date
+        # Recorded after the latest resection; an undated one cannot be shown to precede it.
+        if surgery is None or when is None or resected is None or when > resected:
+            events.append(StagingEvent("recurrence", when, UsedFact.of(
+                "local recurrence", recurrence, when.isoformat() if when else "recorded")))
+    if not events:
+        return None
+    return max(events, key=lambda e: e.date or dt.date.min)
 
 
 def chest_cts_since_diagnosis(case: Case, tumour: Tumour) -> list[ImagingStudy]:

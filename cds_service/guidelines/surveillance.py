@@ -84,14 +84,15 @@ def surveillance_risk(tumour: Tumour) -> SurveillanceRisk:
     """The tumour's surveillance risk group once it has been resected.
 
     High: high-grade sts/ilms/ntrk/sft/asps, high-risk or indeterminate pecoma, ilms with a
-    rhabdomyosarcomatous component, or an unknown grade; low: grade 1 or low-risk pecoma.
+    rhabdomyosarcomatous component, or an unknown grade; low: grade 1 or low-risk pecoma (a
+    pecoma's PEComa risk decides, whatever grade is recorded).
     """
     entity = tumour.entity.value
     if entity is Entity.ASCMN:
         return SurveillanceRisk.ASCMN
     if entity is Entity.PECOMA:
-        # Indeterminate risk is followed up as high (conventions); a recorded high grade too.
-        low = pecoma_risk(tumour) is PecomaRisk.LOW and is_high_grade(tumour) is not True
+        # Its PEComa risk decides, indeterminate counting as high; grade does not apply to it.
+        low = pecoma_risk(tumour) is PecomaRisk.LOW
         return SurveillanceRisk.LOW if low else SurveillanceRisk.HIGH
     if entity is Entity.ILMS and tumour.rms_component is not None and tumour.rms_component.value:
         return SurveillanceRisk.HIGH

@@ -31,7 +31,8 @@ from tests.feedback.databases import via_proxy
 SCENARIO = "pecoma-lung-metastases-doxorubicin"
 TODAY = dt.date(2026, 11, 22)
 SERVICE_URL = "/cds-services/sts-patient-view"
-CARD_IDS = {"pecoma-mtor-first-line", "pecoma-risk-stratification", "sts-surveillance-plan"}
+# No pecoma-risk-stratification: the PEComa is advanced (revised catalogue, issue 13).
+CARD_IDS = {"pecoma-mtor-first-line", "sts-surveillance-plan"}
 
 
 @dataclass

@@ -221,7 +221,7 @@ def test_mri_staging_pv_fires_without_mri() -> None:
                                      study(ImagingKind.ULTRASOUND)))
     recs = run(mri_local_staging, subject)
     assert [(r.id, r.indicator, r.subject, r.variant) for r in recs] == [
-        ("sts-mri-local-staging", Indicator.INFO, "cond-1", "default")]
+        ("sts-mri-local-staging", Indicator.INFO, "cond-1", "diagnosis")]
     card = checked(recs[0])
     assert created(card)[0]["code"]["coding"][0]["code"] == "73718"
 
@@ -257,7 +257,7 @@ def test_mri_staging_order_replaces_draft(hook: Hook, kind: ImagingKind) -> None
                   site=Site.LOWER_LIMB, label="CT right thigh")
     recs = run(mri_local_staging, case(limb(), draft_orders=(draft,)), hook)
     assert [(r.indicator, r.subject, r.variant, r.against_order) for r in recs] == [
-        (Indicator.WARNING, "ServiceRequest/sr-7", "order", True)]
+        (Indicator.WARNING, "ServiceRequest/sr-7", "order-diagnosis", True)]
     spec = recs[0].suggestions[0]
     assert spec.deletes == ("ServiceRequest/sr-7",) and spec.creates[0].kind == "mri"
     card = checked(recs[0])
@@ -530,10 +530,11 @@ def test_mohs_silent(entity: Entity, fields: dict[str, Any]) -> None:
 
 # --- fracture-no-internal-fixation ------------------------------------------------------------
 
-def fracture(site: Site | None = Site.LOWER_LIMB, *, neoplastic: bool = True) -> Fracture:
+def fracture(site: Site | None = Site.LOWER_LIMB, *, neoplastic: bool = True,
+             splint: str | None = None) -> Fracture:
     """A recorded pathological fracture."""
     return Fracture(source="Condition/fx-1", site=site, date=D(2026, 11, 18),
-                    in_neoplastic_disease=neoplastic)
+                    in_neoplastic_disease=neoplastic, splint=splint)
 
 
 def fixation(site: Site | None = Site.LOWER_LIMB, **fields: Any) -> Any:
@@ -542,10 +543,10 @@ def fixation(site: Site | None = Site.LOWER_LIMB, **fields: Any) -> Any:
                  label="Intramedullary nailing, femoral shaft", **fields)
 
 
-@pytest.mark.parametrize("frac", [fracture(Site.UPPER_LIMB), fracture(None),
-                                  fracture(neoplastic=False)])
+@pytest.mark.parametrize("frac", [fracture(), fracture(None), fracture(neoplastic=False)])
 def test_fracture_pv_warning(frac: Fracture) -> None:
-    """fracture-no-internal-fixation PV: neoplastic fracture anywhere, or any at the site."""
+    """fracture-no-internal-fixation PV: a fracture at the primary's site (neoplastic or not),
+    or a neoplastic one with no site and a sole primary (revised)."""
     recs = run(ascmn.fracture_no_internal_fixation, case(limb(), fractures=(frac,)))
     assert [(r.id, r.indicator, r.subject, r.suggestions) for r in recs] == [
         ("fracture-no-internal-fixation", Indicator.WARNING, "cond-1", ())]
@@ -554,20 +555,21 @@ def test_fracture_pv_warning(frac: Fracture) -> None:
 
 @pytest.mark.parametrize("subject", [
     case(limb(), fractures=(fracture(Site.UPPER_LIMB, neoplastic=False),)),
+    case(limb(), fractures=(fracture(Site.UPPER_LIMB),)),  # revised: not at the primary's site
     case(fractures=(fracture(),)),
     case(limb(clinical_status=ClinicalStatus.REMISSION), fractures=(fracture(),)),
     case(limb()),
 ])
 def test_fracture_pv_silent(subject: Case) -> None:
-    """fracture-no-internal-fixation PV: non-neoplastic elsewhere, no tumour, history only
-    (reading: "has a tumour" means an active one), or no fracture."""
+    """fracture-no-internal-fixation PV: a fracture elsewhere than the primary (revised), no
+    tumour, history only (reading: "has a tumour" means an active one), or no fracture."""
     assert run(ascmn.fracture_no_internal_fixation, subject) == []
 
 
 @pytest.mark.parametrize("hook", [Hook.ORDER_SELECT, Hook.ORDER_SIGN])
 def test_fracture_order_critical_with_splint(hook: Hook) -> None:
     """fracture-no-internal-fixation OS/OSN: critical; recommended delete + external splint."""
-    subject = case(limb(), fractures=(fracture(),), draft_orders=(fixation(),))
+    subject = case(limb(), fractures=(fracture(splint="long-leg"),), draft_orders=(fixation(),))
     recs = run(ascmn.fracture_no_internal_fixation, subject, hook)
     assert [(r.indicator, r.subject, r.variant, r.against_order) for r in recs] == [
         (Indicator.CRITICAL, "ServiceRequest/ortho-1", "order", True)]
@@ -661,13 +663,18 @@ def test_every_summary_under_140_for_the_longest_label() -> None:
     """All ASCMN cards: rendered summaries stay under 140 characters for the longest label."""
     longest_ascmn = longest(Entity.ASCMN)
     assert len(tumour_values(longest())["tumour"]) == 68
-    for rec_id, variant in [("sts-mri-local-staging", "order"),
+    staging = [("sts-mri-local-staging", v) for v in
+               ("diagnosis", "reexcision", "recurrence", "order-diagnosis", "order-reexcision",
+                "order-recurrence")]
+    for rec_id, variant in [*staging,
                             ("fracture-no-internal-fixation", "order"),
+                            ("fracture-no-internal-fixation", "order-metastatic"),
+                            ("fracture-no-internal-fixation", "metastatic"),
                             ("ascmn-no-systemic-therapy", "default"),
                             ("ascmn-acral-function", "default"),
                             ("ascmn-mohs-cutaneous", "default"),
                             ("sts-wide-excision", "ascmn")]:
         values = tumour_values(longest_ascmn if "ascmn" in rec_id else longest(),
-                               order="x" * 200, site="foot")
+                               order="x" * 200, site="foot", since="2026-01-01")
         checked(Recommendation(id=rec_id, indicator=Indicator.INFO, subject="s",
                                variant=variant, values=values))

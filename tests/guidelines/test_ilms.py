@@ -15,6 +15,7 @@ from cds_service.case.model import IhcResult
 from cds_service.case.model import ImagingKind
 from cds_service.case.model import ImagingStudy
 from cds_service.case.model import Margin
+from cds_service.case.model import Metastasis
 from cds_service.case.model import OrderKind
 from cds_service.case.model import Resection
 from cds_service.case.model import ResectionKind
@@ -132,10 +133,30 @@ def test_ilms_rt_chemo_reserved_chemotherapy(drug_class: DrugClass) -> None:
     assert "chemotherapy is not indicated" in rendered(recs[0])["summary"]
 
 
-def test_ilms_rt_chemo_reserved_unknown_component_does_not_fire() -> None:
-    """ilms-rt-chemo-reserved (conservative): a component not recorded does not count as absent."""
-    assert run(ilms.ilms_rt_chemo_reserved, case(lms(None), draft_orders=(rt(),)),
-               Hook.ORDER_SIGN) == []
+@pytest.mark.parametrize(("draft", "kind"), [(rt(), "radiotherapy"), (chemo(), "chemotherapy")])
+def test_ilms_rt_chemo_reserved_unknown_component_asks_to_confirm(draft: Any, kind: str) -> None:
+    """ilms-rt-chemo-reserved (revised): a component not recorded fires too, worded as a check
+    with pathology (it used to stay silent)."""
+    [rec] = run(ilms.ilms_rt_chemo_reserved, case(lms(None), draft_orders=(draft,)),
+                Hook.ORDER_SIGN)
+    assert (rec.indicator, rec.variant) == (Indicator.WARNING, f"{kind}-unknown")
+    card = rendered(rec)
+    assert "not recorded" in card["summary"] and "confirm" in card["summary"]
+    assert "Confirm with pathology" in card["detail"]
+    assert "rhabdomyosarcomatous component: not recorded" in card["detail"]
+
+
+def test_ilms_rt_chemo_reserved_never_in_advanced_disease() -> None:
+    """ilms-rt-chemo-reserved (revised): silent for an ilms with a current distant metastasis,
+    whether the component is absent or not recorded; a resected metastasis no longer counts."""
+    lung = Metastasis(source="Condition/met-1", lung=True, date=D(2026, 6, 1))
+    for rms in (False, None):
+        assert run(ilms.ilms_rt_chemo_reserved, case(lms(rms, metastases=(lung,)),
+                                                     draft_orders=(rt(),)),
+                   Hook.ORDER_SIGN) == []
+    resected = lung.model_copy(update={"resected_by": "Procedure/wedge-1"})
+    assert len(run(ilms.ilms_rt_chemo_reserved,
+                   case(lms(metastases=(resected,)), draft_orders=(rt(),)), Hook.ORDER_SIGN)) == 1
 
 
 def test_ilms_rt_chemo_reserved_adjuvant_for_resected_history_tumour() -> None:

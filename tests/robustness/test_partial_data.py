@@ -36,9 +36,10 @@ JsonObject = dict[str, Any]
 
 SCENARIO = "sts-thigh-high-grade-r1"
 TODAY = dt.date(2026, 11, 22)
-EXPECTED = ["sts-reexcision", "sts-adjuvant-radiotherapy", "sts-surveillance-plan",
-            "sts-specialist-referral"]
-"""What the intact record fires (its manifest), in display order."""
+EXPECTED = ["sts-reexcision", "sts-mri-local-staging", "sts-adjuvant-radiotherapy",
+            "sts-surveillance-plan", "sts-specialist-referral"]
+"""What the intact record fires (its manifest), in display order (local staging since the R1
+excision: revised catalogue, issue 13)."""
 
 RELEVANT = {
     "lms3-cond-lms": ("conditions", "onsetDateTime"),

@@ -45,7 +45,7 @@ def test_icd10cm_system_variants(terminology: Terminology, system: str) -> None:
             "C78.01",
             {"finding/lung-metastasis", "site/lung", "laterality/right", "behaviour/metastatic"},
         ),
-        ("C79.51", {"finding/extrapulmonary-metastasis", "behaviour/metastatic"}),
+        ("C79.51", {"finding/bone-metastasis", "behaviour/metastatic"}),  # longer than C79.
         ("C79.9", {"finding/secondary-malignancy", "behaviour/metastatic"}),
         ("C77.0", {"finding/nodal-metastasis", "behaviour/metastatic"}),
         ("C54.2", {"site/uterus", "behaviour/malignant"}),  # never an entity on its own

@@ -12,16 +12,21 @@ from cds_service.case.model import IhcMarker
 from cds_service.case.model import OrderKind
 from cds_service.case.model import Site
 from cds_service.case.model import Tumour
+from cds_service.guidelines.conventions import current_metastases
 from cds_service.guidelines.conventions import is_advanced
 from cds_service.guidelines.conventions import is_excised
 from cds_service.guidelines.conventions import is_localized
+from cds_service.guidelines.conventions import is_metastatic
+from cds_service.guidelines.conventions import is_recurrent
 from cds_service.guidelines.conventions import is_unconfirmed
 from cds_service.guidelines.conventions import same_region
 from cds_service.guidelines.conventions import same_site
 from cds_service.guidelines.conventions import tumour_facts
 from cds_service.guidelines.engine import RuleContext
 from cds_service.guidelines.engine import rule
+from cds_service.guidelines.recommendation import ProposedOrder
 from cds_service.guidelines.recommendation import Recommendation
+from cds_service.guidelines.recommendation import SuggestionSpec
 from cds_service.guidelines.recommendation import UsedFact
 from cds_service.guidelines.rules.common import CHEMOTHERAPY
 from cds_service.guidelines.rules.common import MARKER_NAMES
@@ -134,19 +139,41 @@ def mohs_for_cutaneous_ascmn(case: Case, ctx: RuleContext) -> Iterator[Recommend
             )
 
 
-def _fracture_links(case: Case) -> list[tuple[Fracture, Tumour]]:
-    """Each recorded pathological fracture with the active tumours it concerns.
+def _fixable_primary(tumour: Tumour) -> bool:
+    """A primary tumour not excised (still in place), or recurred locally."""
+    return (tumour.is_active and not is_excised(tumour)) or is_recurrent(tumour)
 
-    A fracture at a tumour's site concerns that tumour; a fracture in neoplastic disease elsewhere
-    (or of unknown site) concerns every active tumour of the patient.
+
+def _at_metastasis(fracture: Fracture, case: Case) -> bool:
+    """The fracture is recorded as through a metastasis, or it has no site and the patient has a
+    secondary bone Condition: it cannot be told to be at the primary tumour."""
+    bone = [m for t in case.tumours for m in t.metastases if m.bone]
+    return any(m.source == fracture.source for m in bone) or (fracture.site is None and bool(bone))
+
+
+def _fracture_tumours(fracture: Fracture, case: Case) -> list[Tumour]:
+    """The primary tumours of the knowledge base at the fracture's site (catalogue, revised).
+
+    The site is the fracture's own (bodySite, else the M84.5- code); a fracture with no site
+    concerns the patient's only primary tumour when it is one in neoplastic disease. A tumour
+    whose site is not recorded is at the site only when it is the patient's only one. A
+    fracture at a bone metastasis with no primary there concerns none: fixation of metastatic
+    bone disease is outside the source. A primary at the site wins over a secondary bone code.
     """
-    active = [t for t in case.tumours if t.is_active]
-    links: list[tuple[Fracture, Tumour]] = []
-    for fracture in case.fractures:
-        at_site = [t for t in active if same_site(fracture.site, t)]
-        concerned = at_site or (active if fracture.in_neoplastic_disease else [])
-        links.extend((fracture, t) for t in concerned)
-    return links
+    if _at_metastasis(fracture, case):
+        return []
+    only = len(case.tumours) == 1
+    if fracture.site is None:
+        return list(case.tumours) if only and fracture.in_neoplastic_disease \
+            and _fixable_primary(case.tumours[0]) else []
+    return [t for t in case.tumours if _fixable_primary(t)
+            and (same_site(fracture.site, t) or (t.site is None and only))]
+
+
+def _fracture_links(case: Case) -> list[tuple[Fracture, Tumour]]:
+    """Each recorded pathological fracture with the primary tumours at its site."""
+    return [(fracture, tumour) for fracture in case.fractures
+            for tumour in _fracture_tumours(fracture, case)]
 
 
 def _fracture_fact(fracture: Fracture) -> UsedFact:
@@ -156,33 +183,57 @@ def _fracture_fact(fracture: Fracture) -> UsedFact:
     return UsedFact("pathological fracture", shown, fracture.date, (fracture.source,))
 
 
+def _metastases_facts(tumour: Tumour) -> tuple[UsedFact, ...]:
+    return tuple(UsedFact("distant metastasis", "recorded", m.date, (m.source,))
+                 for m in current_metastases(tumour))
+
+
 @rule("fracture-no-internal-fixation")
 def fracture_no_internal_fixation(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
-    """A pathological fracture with a tumour: external splintage, not internal fixation."""
+    """A pathological fracture through a primary tumour: external splintage, not internal
+    fixation; a warning with the MDT caveat when a distant metastasis is recorded."""
     links = _fracture_links(case)
     if ctx.hook is Hook.PATIENT_VIEW:
         tumours = {t.id: t for _, t in links}
         for tumour in tumours.values():
             fractures = [f for f, t in links if t.id == tumour.id]
+            metastatic = is_metastatic(tumour)
             yield Recommendation(
                 id="fracture-no-internal-fixation", indicator=Indicator.WARNING,
-                subject=tumour.id, values=tumour_values(tumour),
-                facts=(*tumour_facts(tumour), *map(_fracture_fact, fractures)))
+                subject=tumour.id, variant="metastatic" if metastatic else "default",
+                values=tumour_values(tumour),
+                facts=(*tumour_facts(tumour), *map(_fracture_fact, fractures),
+                       *_metastases_facts(tumour)))
         return
     for order in ctx.orders(case):
         fixed = [(f, t) for f, t in links if _fixes(order, f, t)]
         if order.kind is not OrderKind.INTERNAL_FIXATION or not fixed:
             continue
         fracture, tumour = fixed[0]
+        metastatic = is_metastatic(tumour)
         yield Recommendation(
-            id="fracture-no-internal-fixation", indicator=Indicator.CRITICAL,
-            subject=order_subject(order), variant="order",
+            id="fracture-no-internal-fixation",
+            indicator=Indicator.WARNING if metastatic else Indicator.CRITICAL,
+            subject=order_subject(order), variant="order-metastatic" if metastatic else "order",
             values=tumour_values(tumour, order=order.label),
-            facts=(order_fact(order), *tumour_facts(tumour), _fracture_fact(fracture)),
-            suggestions=(propose("splint", "splint", tumour, order,
-                                 site=order.site or fracture.site),),
+            facts=(order_fact(order), *tumour_facts(tumour), _fracture_fact(fracture),
+                   *_metastases_facts(tumour)),
+            suggestions=(_splint(fracture, tumour, order),),
             against_order=True,
         )
+
+
+def _splint(fracture: Fracture, tumour: Tumour, order: DraftOrder) -> SuggestionSpec:
+    """The external splint for the fracture's site (terminology.md §5): a long leg splint below
+    the femur and a long arm splint in the upper limb, both recommended; at the femur, hip or
+    pelvis, or an unknown site, text-only immobilisation planned with the sarcoma team."""
+    coded = fracture.splint in ("long-leg", "long-arm")
+    made = ProposedOrder(kind="splint" if coded else "immobilisation", body_site=tumour.body_site,
+                         site=fracture.splint if coded else None,
+                         reason=f"Condition/{tumour.id}")
+    return SuggestionSpec(label=f"splint-{fracture.splint}" if coded else "immobilisation",
+                          creates=(made,), deletes=(order.reference,) if order.reference else (),
+                          recommended=coded)
 
 
 def _fixes(order: DraftOrder, fracture: Fracture, tumour: Tumour) -> bool:

@@ -89,9 +89,10 @@ def _staging_gap(tumour: Tumour, case: Case, attribute: str) -> bool:
 
 def _pecoma_gap(feature: str, *, staging: bool = False) -> Missing:
     def missing(tumour: Tumour, case: Case) -> bool:
+        # Stratification decides nothing in advanced disease (catalogue, revised).
         return tumour.entity.value is Entity.PECOMA and pecoma_features(tumour)[feature] is None \
             and pecoma_risk(tumour) is PecomaRisk.INDETERMINATE \
-            and (not staging or _staging_open(tumour, case))
+            and (_staging_open(tumour, case) if staging else not is_advanced(tumour))
     return missing
 
 

@@ -12,6 +12,7 @@ from cds_service.case.model import OrderKind
 from cds_service.case.model import Tumour
 from cds_service.guidelines.conventions import chest_cts_since_diagnosis
 from cds_service.guidelines.conventions import has_rms_component
+from cds_service.guidelines.conventions import is_advanced
 from cds_service.guidelines.conventions import is_resected
 from cds_service.guidelines.conventions import tumour_facts
 from cds_service.guidelines.engine import RuleContext
@@ -21,6 +22,7 @@ from cds_service.guidelines.recommendation import UsedFact
 from cds_service.guidelines.rules.common import CHEMOTHERAPY
 from cds_service.guidelines.rules.common import MARKER_NAMES
 from cds_service.guidelines.rules.common import describe
+from cds_service.guidelines.rules.common import flag_fact
 from cds_service.guidelines.rules.common import ihc_facts
 from cds_service.guidelines.rules.common import order_fact
 from cds_service.guidelines.rules.common import order_subject
@@ -72,29 +74,36 @@ def _treatment_kind(order: DraftOrder) -> str | None:
 
 
 def _ilms_without_rms(case: Case, order: DraftOrder) -> Tumour | None:
-    """The ilms the order is for, when every tumour it may be for is ilms with RMS recorded absent.
+    """The ilms the order is for, when every tumour it may be for is an ilms that is not advanced
+    and whose rhabdomyosarcomatous component is recorded absent or not recorded.
 
-    Conservative: a component that is not recorded does not count as absent, since the card
-    advises against treatment; adjuvant drafts may be for a resected tumour in remission.
+    A component not recorded fires too (catalogue, revised): the default ilms has none, and the
+    card asks for a check with pathology rather than withholding. Adjuvant drafts may be for a
+    resected tumour in remission.
     """
     targets = tumours_for_order(order, case.tumours, lambda t: t.is_active or is_resected(t))
-    ok = all(_is_ilms(t) and has_rms_component(t) is False for t in targets)
+    ok = all(_is_ilms(t) and has_rms_component(t) is not True and not is_advanced(t)
+             for t in targets)
     return targets[0] if targets and ok else None
 
 
 @rule("ilms-rt-chemo-reserved")
 def ilms_rt_chemo_reserved(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
-    """A draft RT or chemotherapy order for ilms without a rhabdomyosarcomatous component."""
+    """A draft RT or chemotherapy order for a non-advanced ilms without a rhabdomyosarcomatous
+    component on record (absent, or not recorded: then the card asks to confirm it)."""
     for order in ctx.orders(case):
         kind = _treatment_kind(order)
         tumour = _ilms_without_rms(case, order) if kind else None
         if kind is None or tumour is None:
             continue
+        unknown = has_rms_component(tumour) is None
         yield Recommendation(
             id="ilms-rt-chemo-reserved", indicator=Indicator.WARNING,
-            subject=order_subject(order), variant=kind,
+            subject=order_subject(order), variant=f"{kind}-unknown" if unknown else kind,
             values={**_names(tumour), "order": order.label},
-            facts=(order_fact(order), *tumour_facts(tumour), _rms_fact(tumour)),
+            facts=(order_fact(order), *tumour_facts(tumour), _rms_fact(tumour),
+                   UsedFact("distant metastasis", "none on record"),
+                   flag_fact("unresectable", tumour.unresectable)),
             against_order=True,
         )
 

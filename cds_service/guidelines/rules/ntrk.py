@@ -13,6 +13,7 @@ from cds_service.case.model import MolecularResult
 from cds_service.case.model import OrderKind
 from cds_service.case.model import Tumour
 from cds_service.guidelines.conventions import NTRK_GENES
+from cds_service.guidelines.conventions import current_metastases
 from cds_service.guidelines.conventions import is_metastatic
 from cds_service.guidelines.conventions import is_recurrent
 from cds_service.guidelines.conventions import no_drug_on_record
@@ -159,7 +160,7 @@ def ntrk_trk_inhibitor(case: Case, ctx: RuleContext) -> Iterator[Recommendation]
             facts=(*tumour_facts(tumour),
                    UsedFact(f"{gene} fusion", f"{fused} detected", fusion.date, (fusion.source,)),
                    *(UsedFact("distant metastasis", "recorded", m.date, (m.source,))
-                     for m in tumour.metastases if not m.nodal),
+                     for m in current_metastases(tumour)),
                    *([UsedFact.of("unresectable", tumour.unresectable, "yes")]
                      if "unresectable" in states else []),
                    *(UsedFact.of("local recurrence", r, "recorded")

@@ -11,6 +11,7 @@ from cds_service.case.model import ImagingKind
 from cds_service.case.model import OrderKind
 from cds_service.case.model import Tumour
 from cds_service.guidelines.conventions import PecomaRisk
+from cds_service.guidelines.conventions import is_advanced
 from cds_service.guidelines.conventions import is_sarcoma
 from cds_service.guidelines.conventions import pecoma_features
 from cds_service.guidelines.conventions import pecoma_risk
@@ -71,9 +72,12 @@ def _feature_facts(tumour: Tumour) -> list[UsedFact]:
 
 @rule("pecoma-risk-stratification")
 def pecoma_risk_stratification(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
-    """Every pecoma (active or history): its risk group and the four features."""
+    """A pecoma that is not advanced (active or history): its risk group and the four features.
+
+    In advanced disease the stratification no longer decides anything (catalogue, revised).
+    """
     for tumour in case.tumours:
-        if not _is_pecoma(tumour):
+        if not _is_pecoma(tumour) or is_advanced(tumour):
             continue
         features = pecoma_features(tumour)
         risk = pecoma_risk(tumour)

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 from cds_service.case.model import Case
+from cds_service.case.model import ClinicalStatus
 from cds_service.case.model import DraftOrder
 from cds_service.case.model import DrugClass
 from cds_service.case.model import Entity
@@ -15,6 +16,7 @@ from cds_service.case.model import OrderKind
 from cds_service.case.model import Resection
 from cds_service.case.model import Site
 from cds_service.case.model import Tumour
+from cds_service.guidelines.conventions import current_metastases
 from cds_service.guidelines.conventions import ever_received
 from cds_service.guidelines.conventions import is_advanced
 from cds_service.guidelines.conventions import is_resected
@@ -58,13 +60,20 @@ def _resection_fact(name: str, resection: Resection) -> UsedFact:
 
 def _metastasis_fact(metastasis: Metastasis) -> UsedFact:
     where = {True: "lung", False: "other distant site", None: "site not recorded"}[metastasis.lung]
+    if metastasis.resected_by is not None:
+        on = metastasis.resected_on.isoformat() if metastasis.resected_on else "date not recorded"
+        where += f", resected ({on})"
+        sources: tuple[str, ...] = (metastasis.source, metastasis.resected_by)
+    else:
+        sources = (metastasis.source,)
+        if metastasis.clinical_status in (ClinicalStatus.REMISSION, ClinicalStatus.RESOLVED):
+            where += f", {metastasis.clinical_status}"
     return UsedFact("regional lymph-node metastasis" if metastasis.nodal else "metastasis",
-                    "lymph node" if metastasis.nodal else where, metastasis.date,
-                    (metastasis.source,))
+                    "lymph node" if metastasis.nodal else where, metastasis.date, sources)
 
 
 def _advanced_facts(tumour: Tumour) -> list[UsedFact]:
-    facts = [_metastasis_fact(m) for m in tumour.metastases if not m.nodal]
+    facts = [_metastasis_fact(m) for m in current_metastases(tumour)]
     if tumour.unresectable is not None and tumour.unresectable.value:
         facts.append(UsedFact.of("unresectable / locally advanced", tumour.unresectable, "yes"))
     return facts
@@ -77,12 +86,16 @@ def _months(start: dt.date, end: dt.date) -> int:
 # --- surgery --------------------------------------------------------------------------------------
 
 def _metachronous_lung(tumour: Tumour) -> tuple[Resection, dt.date] | None:
-    """The primary resection and first lung metastasis date, when the disease-free interval holds.
+    """The primary resection and first lung metastasis date, when the disease-free interval holds
+    and a lung metastasis is still present (not every one resected after its diagnosis, nor
+    resolved).
 
     Conservative: any undated, nodal, non-lung or site-unknown metastasis blocks it.
     """
     primary = _first_dated_resection(tumour)
     if primary is None or primary.date is None or not tumour.metastases:
+        return None
+    if not any(m.lung is True for m in current_metastases(tumour)):
         return None
     if any(m.nodal or m.lung is not True or m.date is None for m in tumour.metastases):
         return None

@@ -16,17 +16,20 @@ from cds_service.case.model import OrderKind
 from cds_service.case.model import Site
 from cds_service.case.model import Tumour
 from cds_service.guidelines.conventions import PecomaRisk
+from cds_service.guidelines.conventions import StagingEvent
 from cds_service.guidelines.conventions import chest_cts_since_diagnosis
-from cds_service.guidelines.conventions import has_primary_mri
 from cds_service.guidelines.conventions import has_rms_component
+from cds_service.guidelines.conventions import is_excised
 from cds_service.guidelines.conventions import is_high_grade
 from cds_service.guidelines.conventions import is_large
-from cds_service.guidelines.conventions import is_resected
+from cds_service.guidelines.conventions import is_primary_mri
 from cds_service.guidelines.conventions import is_sarcoma
 from cds_service.guidelines.conventions import is_unconfirmed
 from cds_service.guidelines.conventions import pecoma_features
 from cds_service.guidelines.conventions import pecoma_risk
+from cds_service.guidelines.conventions import primary_mri_since
 from cds_service.guidelines.conventions import same_site
+from cds_service.guidelines.conventions import staging_event
 from cds_service.guidelines.conventions import tumour_facts
 from cds_service.guidelines.engine import RuleContext
 from cds_service.guidelines.engine import rule
@@ -53,8 +56,8 @@ def confirm_histologically(case: Case, ctx: RuleContext) -> Iterator[Recommendat
     for tumour in case.tumours:
         if not tumour.is_active or not is_unconfirmed(tumour):
             continue
-        # A resection specimen gives histology as well as a biopsy does.
-        if is_resected(tumour) or any(b.kind in _TISSUE_BIOPSIES for b in tumour.biopsies):
+        # Only before excision: a resection specimen gives histology as well as a biopsy does.
+        if is_excised(tumour) or any(b.kind in _TISSUE_BIOPSIES for b in tumour.biopsies):
             continue
         status = str(tumour.verification)
         yield Recommendation(
@@ -88,7 +91,8 @@ def _biopsy_fact(name: str, biopsy: Biopsy) -> UsedFact:
 def core_biopsy_after_fna(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
     """A suspicious or non-diagnostic FNA with no core or surgical biopsy after it."""
     for tumour in case.tumours:
-        fna = _unfollowed_fna(tumour) if tumour.is_active else None
+        # Only before excision: once the lesion is out, its histology comes from the specimen.
+        fna = _unfollowed_fna(tumour) if tumour.is_active and not is_excised(tumour) else None
         if fna is None:
             continue
         result = str(fna.adequacy.value) if fna.adequacy is not None else "inconclusive"
@@ -103,42 +107,70 @@ def core_biopsy_after_fna(case: Case, ctx: RuleContext) -> Iterator[Recommendati
 
 @rule("sts-mri-local-staging")
 def mri_local_staging(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
-    """No MRI of the primary site (PV); a CT or ultrasound drafted for local staging instead."""
+    """An event that calls for local staging and no MRI of the primary site since it (PV); a CT
+    or ultrasound drafted for the primary site instead (order hooks)."""
     if ctx.hook is Hook.PATIENT_VIEW:
         for tumour in case.tumours:
-            if tumour.is_active and not has_primary_mri(case, tumour):
+            event = _unstaged_event(case, tumour)
+            if event is not None:
                 yield Recommendation(
                     id="sts-mri-local-staging", indicator=Indicator.INFO, subject=tumour.id,
-                    values=tumour_values(tumour),
-                    facts=(*tumour_facts(tumour),
-                           UsedFact("MRI of the primary site", "none on record")),
+                    variant=event.kind, values=tumour_values(tumour, since=_since(event)),
+                    facts=(*tumour_facts(tumour), event.fact,
+                           *_mri_facts(case, tumour, event)),
                     suggestions=(propose("mri", "mri", tumour),),
                 )
         return
     for order in ctx.orders(case):
-        imaged = _locally_imaged(case, order)
-        if imaged is not None:
+        found = _locally_imaged(case, order)
+        if found is not None:
+            imaged, event = found
             yield Recommendation(
                 id="sts-mri-local-staging", indicator=Indicator.WARNING,
-                subject=order_subject(order), variant="order",
-                values=tumour_values(imaged, order=order.label),
-                facts=(order_fact(order), *tumour_facts(imaged),
-                       UsedFact("MRI of the primary site", "none on record")),
+                subject=order_subject(order), variant=f"order-{event.kind}",
+                values=tumour_values(imaged, order=order.label, since=_since(event)),
+                facts=(order_fact(order), *tumour_facts(imaged), event.fact,
+                       *_mri_facts(case, imaged, event)),
                 suggestions=(propose("replace-with-mri", "mri", imaged, order),),
                 against_order=True,
             )
 
 
-def _locally_imaged(case: Case, order: DraftOrder) -> Tumour | None:
-    """The active tumour without MRI whose site a draft CT (not chest) or ultrasound images."""
+def _locally_imaged(case: Case, order: DraftOrder) -> tuple[Tumour, StagingEvent] | None:
+    """The tumour awaiting local staging whose site a draft CT (not chest) or ultrasound images."""
     if order.kind is not OrderKind.IMAGING or order.imaging not in _LOCAL_IMAGING \
             or order.site is Site.CHEST:
         return None
     for tumour in tumours_for_order(order, case.tumours):
-        if tumour.is_active and same_site(order.site, tumour) \
-                and not has_primary_mri(case, tumour):
-            return tumour
+        event = _unstaged_event(case, tumour) if same_site(order.site, tumour) else None
+        if event is not None:
+            return tumour, event
     return None
+
+
+def _unstaged_event(case: Case, tumour: Tumour) -> StagingEvent | None:
+    """The tumour's latest local-staging event when no MRI of the primary site followed it."""
+    if not tumour.is_active:
+        return None
+    event = staging_event(tumour)
+    if event is None or primary_mri_since(case, tumour, event.date):
+        return None
+    return event
+
+
+def _since(event: StagingEvent) -> str:
+    return event.date.isoformat() if event.date else "date not recorded"
+
+
+def _mri_facts(case: Case, tumour: Tumour, event: StagingEvent) -> tuple[UsedFact, ...]:
+    """No MRI since the event; the latest earlier MRI of the site, where there is one."""
+    if event.kind == "diagnosis":
+        return (UsedFact("MRI of the primary site", "none on record"),)
+    earlier = [s for s in case.imaging if s.date is not None and is_primary_mri(s, tumour, case)]
+    latest = max(earlier, key=lambda s: s.date or dt.date.min, default=None)
+    shown = (UsedFact("latest MRI of the primary site", "before that event", latest.date,
+                      (latest.source,)),) if latest is not None else ()
+    return (UsedFact("MRI of the primary site since then", "none on record"), *shown)
 
 
 def _chest_risks(tumour: Tumour) -> list[str]:
