@@ -22,6 +22,8 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
+from cds_service.fhir.shape import bundle_shape_problems
+from cds_service.fhir.shape import is_bundle
 from cds_service.fhir.sieve import Sieve
 from cds_service.fhir.sieve import sift_searchset
 
@@ -263,17 +265,25 @@ class FhirClient:
     def _parse(self, body: bytes) -> JsonObject:
         sieve = self._sieve
         try:
-            parsed = sift_searchset(body, sieve, _decode) if sieve else None
-            if parsed is None:
-                parsed = _decode(body)
-                if sieve and isinstance(parsed, dict) and parsed.get("resourceType") == "Bundle":
-                    parsed["entry"] = [{"resource": r} for r in bundle_resources(parsed)
+            sifted = sift_searchset(body, sieve, _decode) if sieve else None
+            parsed = _decode(body) if sifted is None else sifted
+            _check_shape(parsed)
+            if sieve and sifted is None and is_bundle(parsed):
+                parsed["entry"] = [{"resource": r} for r in bundle_resources(parsed)
                                        if sieve.keeps(r)]
         except (ValueError, RecursionError):
             raise FhirError("the FHIR server returned invalid JSON") from None
         if not isinstance(parsed, dict) or not isinstance(parsed.get("resourceType"), str):
             raise FhirError("the FHIR server returned JSON that is not a FHIR resource")
         return parsed
+
+
+def _check_shape(parsed: Any) -> None:
+    # A broken Bundle is data that cannot be had (412), never a page without entries.
+    problems = bundle_shape_problems(parsed) if is_bundle(parsed) else []
+    if problems:
+        where = "; ".join(f"{problem.path} {problem.message}" for problem in problems)
+        raise FhirError(f"the FHIR server returned a Bundle whose shape is broken: {where}")
 
 
 def _decode(body: bytes) -> Any:
@@ -335,7 +345,8 @@ def _shutdown(response: requests.Response) -> None:
 
 def next_link(bundle: JsonObject) -> str | None:
     """The URL of a Bundle's ``next`` link, if any."""
-    for link in bundle.get("link") or []:
+    links = bundle.get("link")
+    for link in links if isinstance(links, list) else ():
         if isinstance(link, dict) and link.get("relation") == "next":
             url = link.get("url")
             return url if isinstance(url, str) and url else None
@@ -345,7 +356,8 @@ def next_link(bundle: JsonObject) -> str | None:
 def bundle_resources(bundle: JsonObject) -> list[JsonObject]:
     """The resources of a Bundle's entries, without search outcome messages."""
     resources = []
-    for entry in bundle.get("entry") or []:
+    entries = bundle.get("entry")
+    for entry in entries if isinstance(entries, list) else ():
         if not isinstance(entry, dict):
             continue
         resource = entry.get("resource")
@@ -365,7 +377,9 @@ def is_operation_outcome(value: Any) -> bool:
         return True
     if value.get("resourceType") != "Bundle":
         return False
-    entries = [e.get("resource") for e in value.get("entry") or [] if isinstance(e, dict)]
-    return bool(entries) and all(
-        isinstance(r, dict) and r.get("resourceType") == "OperationOutcome" for r in entries
+    entries = value.get("entry")
+    resources = [e.get("resource") for e in entries if isinstance(e, dict)] if isinstance(
+        entries, list) else []
+    return bool(resources) and all(
+        isinstance(r, dict) and r.get("resourceType") == "OperationOutcome" for r in resources
     )

@@ -25,7 +25,10 @@ from cds_service.fhir.client import bundle_resources
 from cds_service.fhir.client import is_operation_outcome
 from cds_service.fhir.client import next_link
 from cds_service.fhir.client import shared_executor
+from cds_service.fhir.shape import bundle_shape_problems
+from cds_service.fhir.shape import is_bundle
 from cds_service.fhir.sieve import Sieve
+from cds_service.hooks.errors import BadRequest
 from cds_service.hooks.errors import Forbidden
 from cds_service.hooks.errors import Issue
 from cds_service.hooks.errors import PreconditionFailed
@@ -171,10 +174,13 @@ def resolve(
             here (``parse_json`` sifts them as the body is decoded).
 
     Raises:
+        BadRequest: a prefetched Bundle's shape is broken (``entry`` not a list of entries
+            holding resource objects), naming each broken part by its JSON path.
         PreconditionFailed: a key could not be had (no fhirServer, FHIR error, timeout), naming
             each such key (F8).
     """
     prefetch = request.prefetch or {}
+    check_bundle_shapes(templates, prefetch)
     missing = missing_keys(templates, prefetch)
     paged = [k for k in templates if k not in missing and next_link(prefetch.get(k) or {})]
     resources: dict[str, tuple[JsonObject, ...]] = {
@@ -190,6 +196,24 @@ def resolve(
             resources.update(_fetch(templates, missing, paged, request, settings, keep))
     ordered = {key: resources[key] for key in templates}
     return PatientRecord(resources=ordered, fetched=tuple(missing + paged))
+
+
+def check_bundle_shapes(templates: Mapping[str, str], prefetch: Mapping[str, Any]) -> None:
+    """Refuse a prefetched Bundle whose shape is broken, rather than read it as empty.
+
+    Only the keys of ``templates`` are checked: a key the service did not ask for is never read.
+
+    Raises:
+        BadRequest: 400 ``invalid`` with one issue per broken part (``prefetch.<key>.entry[3]``).
+    """
+    issues = [
+        Issue("invalid", f"prefetch.{key}.{problem.path}: {problem.message}; a prefetched "
+              "Bundle is never read as empty", f"prefetch.{key}.{problem.path}")
+        for key in templates if is_bundle(prefetch.get(key))
+        for problem in bundle_shape_problems(prefetch[key])
+    ]
+    if issues:
+        raise BadRequest(issues)
 
 
 def _prefetched_resources(value: JsonObject | None) -> tuple[JsonObject, ...]:
