@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
-from requests.adapters import HTTPAdapter
 
+from cds_service.fhir.egress import ForbiddenDestination
+from cds_service.fhir.egress import GuardedAdapter
 from cds_service.fhir.shape import bundle_shape_problems
 from cds_service.fhir.shape import is_bundle
 from cds_service.fhir.sieve import Sieve
@@ -41,10 +42,11 @@ that drips bytes cannot hold a read past the deadline: ``abort`` shuts the socke
 class FhirError(Exception):
     """A FHIR request failed; ``reason`` says why in words safe to show and log (no token)."""
 
-    def __init__(self, reason: str, *, timeout: bool = False) -> None:
+    def __init__(self, reason: str, *, timeout: bool = False, forbidden: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.timeout = timeout
+        self.forbidden = forbidden
 
 
 @dataclass(frozen=True)
@@ -91,18 +93,20 @@ def _per_process(name: str, factory: Any) -> Any:
         return _process_state[key]
 
 
-def _new_session() -> requests.Session:
+def _new_session(exempt: frozenset[str] = frozenset()) -> requests.Session:
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=64, max_retries=0)
+    # Every connection is checked against link-local and metadata addresses (fhir.egress).
+    adapter = GuardedAdapter(exempt, pool_connections=16, pool_maxsize=64, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.trust_env = False  # no proxy or netrc surprises: the operator configures the network
     return session
 
 
-def shared_session() -> requests.Session:
-    """The process's pooled HTTP session."""
-    session: requests.Session = _per_process("session", _new_session)
+def shared_session(exempt: frozenset[str] = frozenset()) -> requests.Session:
+    """The process's pooled HTTP session (one per set of ``exempt`` hosts, see fhir.egress)."""
+    name = "session" if not exempt else f"session:{','.join(sorted(exempt))}"
+    session: requests.Session = _per_process(name, lambda: _new_session(exempt))
     return session
 
 
@@ -192,6 +196,9 @@ class FhirClient:
             response = self._session.get(
                 url, headers=headers, timeout=timeout, stream=True, allow_redirects=False
             )
+        except ForbiddenDestination as exc:
+            raise FhirError(f"fhirServer: {exc}; not connected (CDS_FHIR_SERVER_ALLOWLIST)",
+                            forbidden=True) from None
         except requests.Timeout:
             raise FhirError(f"no answer within {timeout:.2f} s", timeout=True) from None
         except requests.RequestException as exc:
