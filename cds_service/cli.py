@@ -13,10 +13,10 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from cds_service import prefork
 from cds_service.gunicorn_config import GunicornConfigError
+from cds_service.gunicorn_config import listeners
 from cds_service.gunicorn_config import read_config_file
-from cds_service.gunicorn_metrics import child_exit
+from cds_service.gunicorn_config import service_options
 from cds_service.gunicorn_metrics import remove_dir
 from cds_service.gunicorn_metrics import use_multiprocess_dir
 from cds_service.settings import Settings
@@ -60,22 +60,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     except TrustConfigError as exc:
         print(f"cds-service serve: {exc}", file=sys.stderr)
         return 2
-    options = {
-        "bind": "127.0.0.1:8080",
-        "workers": settings.workers,
-        "threads": settings.threads,
-        "worker_class": "gthread",
-        "preload_app": True,  # a bad catalogue stops the master before any worker starts
-        "timeout": 30,
-        "graceful_timeout": 20,
-        "keepalive": 5,
-        "accesslog": "-",
-        "loglevel": settings.log_level.lower(),
-        "child_exit": child_exit,  # a dead worker's metrics files stop counting as live
-        "when_ready": prefork.when_ready,  # warm-up and gc.freeze() in the master, before forking
-        "post_worker_init": prefork.post_worker_init,  # FHIR session and pool, after the fork
-        "worker_exit": prefork.worker_exit,  # pending card-ledger rows written before stopping
-    }
+    options = service_options(settings)
     if args.config:  # the file overrides the defaults above; flags override the file
         try:
             options.update(read_config_file(args.config))
@@ -84,7 +69,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             return 2
     if args.host is not None or args.port is not None:
         host = "127.0.0.1" if args.host is None else args.host
-        options["bind"] = f"{host}:{8080 if args.port is None else args.port}"
+        public = f"{host}:{8080 if args.port is None else args.port}"
+        options["bind"] = listeners(settings, public)
+    binds = options["bind"] if isinstance(options["bind"], list) else [options["bind"]]
+    ports = [bind.rpartition(":")[2] for bind in binds]
+    if len(set(ports)) < len(ports):
+        print(f"cds-service serve: CDS_ADMIN_BIND must use a port of its own, not one of {binds}",
+              file=sys.stderr)
+        return 2
     options.update({name: getattr(args, name) for name in ("workers", "threads")
                     if getattr(args, name)})
     _GunicornApp(settings, options).run()

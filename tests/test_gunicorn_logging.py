@@ -1,0 +1,50 @@
+"""gunicorn's own lines in the service's JSON format (``logger_class``), to a file as to stderr."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from gunicorn.config import Config
+
+from cds_service.gunicorn_logging import JsonLogger
+
+
+@pytest.fixture
+def logger(tmp_path: Path) -> Iterator[JsonLogger]:
+    """A JsonLogger writing its error and access logs to files under ``tmp_path``."""
+    config = Config()
+    config.set("accesslog", str(tmp_path / "access.log"))
+    config.set("errorlog", str(tmp_path / "error.log"))
+    log = JsonLogger(config)
+    yield log
+    for name in ("gunicorn.error", "gunicorn.access"):
+        for handler in list(logging.getLogger(name).handlers):
+            logging.getLogger(name).removeHandler(handler)
+            handler.close()
+
+
+def test_access_lines_are_json_without_query_string_or_headers(logger: JsonLogger,
+                                                               tmp_path: Path) -> None:
+    response = SimpleNamespace(status="404 NOT FOUND", sent=120, headers=[])
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/recommendations/x",
+               "QUERY_STRING": "patient=Jane-Doe", "RAW_URI": "/recommendations/x?patient=Jane-Doe",
+               "REMOTE_ADDR": "10.1.2.3", "HTTP_AUTHORIZATION": "Bearer secret",
+               "SERVER_PROTOCOL": "HTTP/1.1"}
+
+    logger.access(response, SimpleNamespace(headers=[]), environ, dt.timedelta(milliseconds=7))
+    logger.error("Worker (pid:%s) was sent SIGKILL! Perhaps out of memory?", 42)
+
+    (access,) = [json.loads(line) for line in (tmp_path / "access.log").read_text().splitlines()]
+    assert access["logger"] == "gunicorn.access"
+    assert access["fields"] == {"method": "GET", "path": "/recommendations/x", "status": 404,
+                                "bytes": 120, "duration_ms": 7.0, "remote": "10.1.2.3"}
+    assert "Jane-Doe" not in json.dumps(access) and "secret" not in json.dumps(access)
+    (error,) = [json.loads(line) for line in (tmp_path / "error.log").read_text().splitlines()]
+    assert (error["level"], error["message"]) == (
+        "ERROR", "Worker (pid:42) was sent SIGKILL! Perhaps out of memory?")
