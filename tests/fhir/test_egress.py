@@ -100,6 +100,7 @@ def _call(fhir_server: str, *, prefetch: bool = False) -> dict[str, Any]:
     f"http://{METADATA}/latest/meta-data", "http://169.254.170.2/v2/credentials",
     "http://[fe80::1]/fhir", "http://[fd00:ec2::254]/fhir", "http://[::ffff:169.254.169.254]/",
     "http://metadata.google.internal/computeMetadata/v1", "http://METADATA.google.internal./",
+    "http://2852039166/latest", "http://0xa9.0xfe.0xa9.0xfe/", "http://169.254.169.254.:80/",
 ])
 def test_a_link_local_fhir_server_is_a_400_forbidden_without_a_connection(
     network: Network, tmp_path: Path, server: str,
