@@ -152,7 +152,7 @@ def test_every_scenario_call_is_a_starting_point() -> None:
     assert all(broken_bundle_keys(call) == [] for _, _, call in REAL_CALLS)
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(mutated=mutated_bodies())
 def test_mutated_real_bodies_never_500_nor_200_from_a_broken_bundle(
