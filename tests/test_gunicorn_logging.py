@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -48,3 +52,31 @@ def test_access_lines_are_json_without_query_string_or_headers(logger: JsonLogge
     (error,) = [json.loads(line) for line in (tmp_path / "error.log").read_text().splitlines()]
     assert (error["level"], error["message"]) == (
         "ERROR", "Worker (pid:42) was sent SIGKILL! Perhaps out of memory?")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # closed again: nothing listens there
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("variable", "value", "reason"), [
+    ("CDS_DATABASE_URL", "postgresql+psycopg://cds@127.0.0.1:{port}/cds?connect_timeout=2",
+     "the service cannot start: StoreUnavailable"),
+    ("CDS_ADMIN_BIND", "127.0.0.1:8080", "CDS_ADMIN_BIND must use a port of its own"),
+    ("CDS_MAX_BODY_MB", "lots", "invalid settings"),
+])
+def test_a_failed_start_is_json_lines_too(tmp_path: Path, variable: str, value: str,
+                                          reason: str) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("CDS_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["CDS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cds.sqlite3'}"
+    env[variable] = value.format(port=_closed_port())
+    done = subprocess.run([sys.executable, "-m", "cds_service.cli", "serve", "--workers", "1"],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    records = [json.loads(line) for line in (done.stdout + done.stderr).splitlines()
+               if line.strip()]  # no traceback: every line is a JSON object
+    assert records[-1]["level"] == "CRITICAL" and reason in records[-1]["message"]
