@@ -28,11 +28,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from cds_service.app import create_app
-from cds_service.hooks.services import PREFETCH
 from cds_service.settings import Settings
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
 from tests.common import scenario_request
+from tests.robustness.strategies import broken_bundle_keys
 
 JsonPath = tuple[str | int, ...]
 
@@ -107,27 +107,6 @@ def mutated_bodies(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
         changes.append(f"{action} {'.'.join(map(str, path))}")
     event(f"depth {min(len(c.split()[1].split('.')) for c in changes)}")
     return service_id, body, [scenario, *changes]
-
-
-def broken_bundle_keys(body: Any) -> list[str]:
-    """Prefetch keys holding a Bundle whose ``entry`` is not a list of objects with a resource
-    object (the contract's words, checked here independently of the service's own code)."""
-    prefetch = body.get("prefetch") if isinstance(body, dict) else None
-    if not isinstance(prefetch, dict):
-        return []
-    broken = []
-    for key in PREFETCH:
-        value = prefetch.get(key)
-        if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
-            continue
-        if "entry" not in value:
-            continue
-        entries = value["entry"]
-        if not isinstance(entries, list) or not all(
-                isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
-                for entry in entries):
-            broken.append(key)
-    return broken
 
 
 @pytest.fixture(scope="module")
