@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     """Largest FHIR response accepted, in MiB."""
 
     fhir_server_allowlist: str = ""
-    """Comma-separated URL prefixes a request's ``fhirServer`` must start with; empty = any."""
+    """Comma-separated URL prefixes a request's ``fhirServer`` must start with; empty = any host
+    but link-local and cloud-metadata ones, which only a prefix naming them admits (fhir.egress)."""
 
     max_body_mb: float = Field(default=32, gt=0)
     """Largest hook or feedback request body, in MiB."""
