@@ -79,7 +79,7 @@ def test_set_operator_endpoints_answer_only_on_the_operator_port(
 
 # --- under gunicorn ------------------------------------------------------------------------------
 
-FHIR_STALL_S = 6.0
+FHIR_STALL_S = 8.0
 """How long the stub FHIR server takes to answer: longer than the call's deadline."""
 
 
@@ -113,8 +113,8 @@ def test_under_gunicorn_probes_answer_while_every_hook_thread_waits_and_logs_are
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("CDS_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(CDS_DATABASE_URL=f"sqlite:///{tmp_path / 'served.sqlite3'}",
-               CDS_ADMIN_BIND=f"127.0.0.1:{operator}", CDS_FHIR_TIMEOUT_S="3",
-               CDS_REQUEST_DEADLINE_S="3")
+               CDS_ADMIN_BIND=f"127.0.0.1:{operator}", CDS_FHIR_TIMEOUT_S="5",
+               CDS_REQUEST_DEADLINE_S="5")
     with serving(ThreadingHTTPServer, _Stalling, "stalling-fhir") as fhir:
         fhir.state = Seen()  # type: ignore[attr-defined]
         process = subprocess.Popen(
