@@ -3,8 +3,10 @@ to, whatever name leads there and whenever it starts to (contract.md, CDS_FHIR_S
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
@@ -12,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 
 from cds_service.app import create_app
+from cds_service.fhir.egress import GuardedAdapter
 from cds_service.fhir.egress import explicitly_listed
 from cds_service.fhir.egress import is_forbidden_address
 from cds_service.settings import Settings
@@ -176,3 +180,52 @@ def test_a_name_that_rebinds_to_the_metadata_address_before_the_next_page_is_ref
         assert issue_codes(body) == ["forbidden"]
         assert server.state.requests == ["/fhir/Condition?patient=lms3-pt"]
         assert set(network.connects) == {"127.0.0.1"}
+
+
+def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for ``name``: (certificate file, key file)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_https_still_verifies_the_urls_name_on_the_checked_address(
+    network: Network, tmp_path: Path,
+) -> None:
+    """The socket goes to the address that was checked; TLS checks the certificate against the
+    URL's host name, as before (not against the address)."""
+    network.answers = ["127.0.0.1"]
+    cert_file, key_file = _certificate(tmp_path, REBINDING_HOST)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    with serving(_Server, _Pages, "fhir-tls") as server:
+        server.state = Seen()
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        url = f"https://{REBINDING_HOST}:{server.server_address[1]}/fhir/Condition?page=2"
+        session = requests.Session()
+        session.mount("https://", GuardedAdapter())
+        answer = session.get(url, verify=str(cert_file), timeout=5)
+        with pytest.raises(requests.exceptions.SSLError):  # another name: refused by TLS
+            session.get(url.replace(REBINDING_HOST, "127.0.0.1"), verify=str(cert_file),
+                        timeout=5)
+    assert answer.status_code == 200 and answer.json()["resourceType"] == "Bundle"
+    assert set(network.connects) == {"127.0.0.1"}
