@@ -197,8 +197,7 @@ class FhirClient:
                 url, headers=headers, timeout=timeout, stream=True, allow_redirects=False
             )
         except ForbiddenDestination as exc:
-            raise FhirError(f"fhirServer: {exc}; not connected (CDS_FHIR_SERVER_ALLOWLIST)",
-                            forbidden=True) from None
+            raise FhirError(f"{exc}; nothing was sent", forbidden=True) from None
         except requests.Timeout:
             raise FhirError(f"no answer within {timeout:.2f} s", timeout=True) from None
         except requests.RequestException as exc:

@@ -331,7 +331,7 @@ def _outcome(
     if exc is None:
         return None
     if isinstance(exc, FhirError) and exc.forbidden:
-        return Issue("forbidden", f"{where}: {exc.reason}", f"prefetch.{key}")
+        return Issue("forbidden", exc.reason, f"prefetch.{key}")
     if isinstance(exc, FhirError):
         return Issue("timeout" if exc.timeout else "incomplete", f"{where}: {exc.reason}",
                      f"prefetch.{key}")
