@@ -14,6 +14,7 @@ from flask_cors import CORS
 from sqlalchemy import Engine as DatabaseEngine
 from werkzeug.exceptions import HTTPException
 
+from cds_service import admin
 from cds_service import logs
 from cds_service import metrics
 from cds_service.auth import guard
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     _init_cors(app, settings)
     _register_error_handlers(app)
     logs.init_app(app)  # first, so that every later log line is tagged
+    admin.init_app(app, settings.admin_port)  # CDS_ADMIN_BIND: operator endpoints apart
     metrics.init_app(app)  # before the JWT guard, so refused requests are timed and counted
     guard.init_app(app)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -13,10 +14,10 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from cds_service import prefork
 from cds_service.gunicorn_config import GunicornConfigError
+from cds_service.gunicorn_config import listeners
 from cds_service.gunicorn_config import read_config_file
-from cds_service.gunicorn_metrics import child_exit
+from cds_service.gunicorn_config import service_options
 from cds_service.gunicorn_metrics import remove_dir
 from cds_service.gunicorn_metrics import use_multiprocess_dir
 from cds_service.settings import Settings
@@ -37,7 +38,11 @@ class _GunicornApp(BaseApplication):  # type: ignore[misc]
     def load(self) -> Flask:
         from cds_service.app import create_app
 
-        return create_app(self._settings)
+        try:
+            return create_app(self._settings)
+        except Exception as exc:  # one JSON line, not a traceback beside the JSON lines
+            _serve_error(f"the service cannot start: {_reason(exc)}", exc)
+            raise SystemExit(1) from None
 
     def run(self) -> None:
         # Before the app (and prometheus-client) is loaded: the workers share one metrics dir.
@@ -50,6 +55,25 @@ class _GunicornApp(BaseApplication):  # type: ignore[misc]
                 remove_dir(metrics_dir)
 
 
+def _reason(exc: BaseException) -> str:
+    # The service's own start-up errors say what to do (run `cds-service migrate`...); another
+    # library's message may quote anything, so only its type is given (the line has its frames).
+    if type(exc).__module__.startswith("cds_service"):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
+
+
+def _serve_error(message: str, exc: BaseException | None = None) -> None:
+    """Write why ``serve`` stops as one JSON line on stderr, like every line the service writes."""
+    from cds_service.logs import JsonFormatter
+
+    record = logging.makeLogRecord({"name": "cds_service.cli", "levelno": logging.CRITICAL,
+                                    "levelname": "CRITICAL", "msg": message})
+    if exc is not None:
+        record.exc_info = (type(exc), exc, exc.__traceback__)
+    print(JsonFormatter().format(record), file=sys.stderr, flush=True)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.auth.issuers import TrustConfigError
     from cds_service.auth.issuers import parse_trusted_issuers
@@ -58,33 +82,25 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         if (settings.trusted_issuers or "").strip():
             parse_trusted_issuers(settings.trusted_issuers or "")
     except TrustConfigError as exc:
-        print(f"cds-service serve: {exc}", file=sys.stderr)
+        _serve_error(f"cds-service serve: {exc}")
         return 2
-    options = {
-        "bind": "127.0.0.1:8080",
-        "workers": settings.workers,
-        "threads": settings.threads,
-        "worker_class": "gthread",
-        "preload_app": True,  # a bad catalogue stops the master before any worker starts
-        "timeout": 30,
-        "graceful_timeout": 20,
-        "keepalive": 5,
-        "accesslog": "-",
-        "loglevel": settings.log_level.lower(),
-        "child_exit": child_exit,  # a dead worker's metrics files stop counting as live
-        "when_ready": prefork.when_ready,  # warm-up and gc.freeze() in the master, before forking
-        "post_worker_init": prefork.post_worker_init,  # FHIR session and pool, after the fork
-        "worker_exit": prefork.worker_exit,  # pending card-ledger rows written before stopping
-    }
+    options = service_options(settings)
     if args.config:  # the file overrides the defaults above; flags override the file
         try:
             options.update(read_config_file(args.config))
         except GunicornConfigError as exc:
-            print(f"cds-service serve: cannot read the gunicorn config: {exc}", file=sys.stderr)
+            _serve_error(f"cds-service serve: cannot read the gunicorn config: {exc}")
             return 2
     if args.host is not None or args.port is not None:
         host = "127.0.0.1" if args.host is None else args.host
-        options["bind"] = f"{host}:{8080 if args.port is None else args.port}"
+        public = f"{host}:{8080 if args.port is None else args.port}"
+        options["bind"] = listeners(settings, public)
+    binds = options["bind"] if isinstance(options["bind"], list) else [options["bind"]]
+    ports = [bind.rpartition(":")[2] for bind in binds]
+    if len(set(ports)) < len(ports):
+        _serve_error(f"cds-service serve: CDS_ADMIN_BIND must use a port of its own, not one of "
+                     f"{binds}")
+        return 2
     options.update({name: getattr(args, name) for name in ("workers", "threads")
                     if getattr(args, name)})
     _GunicornApp(settings, options).run()
@@ -188,7 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValueError as exc:
-        print(f"cds-service: invalid settings: {exc}", file=sys.stderr)
+        if args.command == "serve":  # the service's stderr: JSON lines only
+            _serve_error(f"cds-service: invalid settings: {exc}")
+        else:
+            print(f"cds-service: invalid settings: {exc}", file=sys.stderr)
         return 2
     handler = args.handler
     status: int = handler(args, settings)

@@ -179,6 +179,19 @@ class BackgroundJsonHandler(QueueHandler):
         self._pid = os.getpid()
 
 
+_shared: list[BackgroundJsonHandler] = []
+
+
+def shared_handler() -> BackgroundJsonHandler:
+    """The process's one JSON line writer to stderr, shared by the service's loggers and
+    gunicorn's (``gunicorn_logging``), so that their lines never interleave mid-line."""
+    if not _shared:
+        handler = BackgroundJsonHandler()
+        atexit.register(handler.close)
+        _shared.append(handler)
+    return _shared[0]
+
+
 def configure_logging(level: str) -> None:
     """Log JSON lines to stderr, unless the host process already configured logging.
 
@@ -187,9 +200,7 @@ def configure_logging(level: str) -> None:
     """
     root = logging.getLogger()
     if not root.handlers:
-        handler = BackgroundJsonHandler()
-        root.addHandler(handler)
-        atexit.register(handler.close)
+        root.addHandler(shared_handler())
     logging.getLogger("cds_service").setLevel(level)
 
 

@@ -250,8 +250,11 @@ def _paths(
         }},
         "/metrics": {"get": {
             "operationId": "metrics", "summary": "Prometheus metrics (restrict at the network)",
+            "description": "With CDS_ADMIN_BIND set, served only on the operator listener.",
             "responses": {"200": {"description": "Prometheus text exposition format.",
-                                  "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}},
+                          "404": _json("CDS_ADMIN_BIND is set and this is the public port.",
+                                       ref["outcome"])},
         }},
         "/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document",

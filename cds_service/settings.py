@@ -49,13 +49,17 @@ class Settings(BaseSettings):
     """Largest FHIR response accepted, in MiB."""
 
     fhir_server_allowlist: str = ""
-    """Comma-separated URL prefixes a request's ``fhirServer`` must start with; empty = any."""
+    """Comma-separated URL prefixes a request's ``fhirServer`` must start with; empty = any host
+    but link-local and cloud-metadata ones, which only a prefix naming them admits (fhir.egress)."""
 
     max_body_mb: float = Field(default=32, gt=0)
     """Largest hook or feedback request body, in MiB."""
 
     cors_origins: str = "*"
     """Comma-separated allowed browser origins; ``*`` allows any."""
+
+    admin_bind: str | None = None
+    """``host:port`` of the operator listener (``/metrics``, probes); unset = the public port."""
 
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     """gunicorn worker processes for ``cds-service serve``."""
@@ -80,6 +84,16 @@ class Settings(BaseSettings):
     def _strip_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else None
 
+    @field_validator("admin_bind")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        _, _, port = value.strip().rpartition(":")
+        if not port.isdigit() or not 0 < int(port) < 65536 or ":" not in value:
+            raise ValueError(f"{value!r} is not host:port (CDS_ADMIN_BIND)")
+        return value.strip()
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -92,6 +106,11 @@ class Settings(BaseSettings):
     def fhir_server_prefixes(self) -> tuple[str, ...]:
         """The allowlist as a tuple of URL prefixes (empty = any server)."""
         return _split_csv(self.fhir_server_allowlist)
+
+    @property
+    def admin_port(self) -> int | None:
+        """The operator listener's port, when ``CDS_ADMIN_BIND`` is set."""
+        return int(self.admin_bind.rpartition(":")[2]) if self.admin_bind else None
 
     @property
     def cors_origin_list(self) -> tuple[str, ...]:

@@ -43,9 +43,10 @@ def test_serve_passes_flags_and_settings_to_gunicorn(monkeypatch: pytest.MonkeyP
 
     assert cli.main(["serve", "--port", "9999", "--threads", "2"]) == 0
 
-    assert seen["ran"] and seen["bind"] == "127.0.0.1:9999"
+    assert seen["ran"] and seen["bind"] == ["127.0.0.1:9999"]
     assert (seen["workers"], seen["threads"]) == (3, 2)  # the flag overrides CDS_THREADS
-    assert seen["worker_class"] == "gthread"
+    # gthread, with threads of its own for the operator listener (CDS_ADMIN_BIND).
+    assert seen["worker_class"] == "cds_service.gunicorn_worker.CdsThreadWorker"
     # Warm-up and heap freeze in the master before the fork; FHIR pools in each worker after it.
     assert seen["when_ready"] is prefork.when_ready
     assert seen["post_worker_init"] is prefork.post_worker_init
@@ -75,7 +76,7 @@ def test_serve_runs_the_service_under_gunicorn(tmp_path: Path) -> None:
     env["CDS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'served.sqlite3'}"
     process = subprocess.Popen(
         [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port), "--workers", "1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -99,6 +100,10 @@ def test_serve_runs_the_service_under_gunicorn(tmp_path: Path) -> None:
             assert json.load(response) == {"cards": []}
     finally:
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
+        stdout, stderr = process.communicate(timeout=30)
     assert b"Booting worker" in stderr  # gunicorn, not the Flask development server
     assert b"warmed up and froze" in stderr  # before the fork, in the master
+    # Every line is one JSON object, gunicorn's own start-up, worker and access lines too.
+    lines = [line for line in (stdout + stderr).decode().splitlines() if line.strip()]
+    loggers = {json.loads(line)["logger"] for line in lines}
+    assert {"gunicorn.error", "gunicorn.access", "cds_service.prefork"} <= loggers

@@ -20,8 +20,11 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
-from requests.adapters import HTTPAdapter
 
+from cds_service.fhir.egress import ForbiddenDestination
+from cds_service.fhir.egress import GuardedAdapter
+from cds_service.fhir.shape import bundle_shape_problems
+from cds_service.fhir.shape import is_bundle
 from cds_service.fhir.sieve import Sieve
 from cds_service.fhir.sieve import sift_searchset
 
@@ -39,10 +42,11 @@ that drips bytes cannot hold a read past the deadline: ``abort`` shuts the socke
 class FhirError(Exception):
     """A FHIR request failed; ``reason`` says why in words safe to show and log (no token)."""
 
-    def __init__(self, reason: str, *, timeout: bool = False) -> None:
+    def __init__(self, reason: str, *, timeout: bool = False, forbidden: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.timeout = timeout
+        self.forbidden = forbidden
 
 
 @dataclass(frozen=True)
@@ -89,18 +93,20 @@ def _per_process(name: str, factory: Any) -> Any:
         return _process_state[key]
 
 
-def _new_session() -> requests.Session:
+def _new_session(exempt: frozenset[str] = frozenset()) -> requests.Session:
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=64, max_retries=0)
+    # Every connection is checked against link-local and metadata addresses (fhir.egress).
+    adapter = GuardedAdapter(exempt, pool_connections=16, pool_maxsize=64, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.trust_env = False  # no proxy or netrc surprises: the operator configures the network
     return session
 
 
-def shared_session() -> requests.Session:
-    """The process's pooled HTTP session."""
-    session: requests.Session = _per_process("session", _new_session)
+def shared_session(exempt: frozenset[str] = frozenset()) -> requests.Session:
+    """The process's pooled HTTP session (one per set of ``exempt`` hosts, see fhir.egress)."""
+    name = "session" if not exempt else f"session:{','.join(sorted(exempt))}"
+    session: requests.Session = _per_process(name, lambda: _new_session(exempt))
     return session
 
 
@@ -190,6 +196,8 @@ class FhirClient:
             response = self._session.get(
                 url, headers=headers, timeout=timeout, stream=True, allow_redirects=False
             )
+        except ForbiddenDestination as exc:
+            raise FhirError(f"{exc}; nothing was sent", forbidden=True) from None
         except requests.Timeout:
             raise FhirError(f"no answer within {timeout:.2f} s", timeout=True) from None
         except requests.RequestException as exc:
@@ -263,17 +271,25 @@ class FhirClient:
     def _parse(self, body: bytes) -> JsonObject:
         sieve = self._sieve
         try:
-            parsed = sift_searchset(body, sieve, _decode) if sieve else None
-            if parsed is None:
-                parsed = _decode(body)
-                if sieve and isinstance(parsed, dict) and parsed.get("resourceType") == "Bundle":
-                    parsed["entry"] = [{"resource": r} for r in bundle_resources(parsed)
+            sifted = sift_searchset(body, sieve, _decode) if sieve else None
+            parsed = _decode(body) if sifted is None else sifted
+            _check_shape(parsed)
+            if sieve and sifted is None and is_bundle(parsed):
+                parsed["entry"] = [{"resource": r} for r in bundle_resources(parsed)
                                        if sieve.keeps(r)]
         except (ValueError, RecursionError):
             raise FhirError("the FHIR server returned invalid JSON") from None
         if not isinstance(parsed, dict) or not isinstance(parsed.get("resourceType"), str):
             raise FhirError("the FHIR server returned JSON that is not a FHIR resource")
         return parsed
+
+
+def _check_shape(parsed: Any) -> None:
+    # A broken Bundle is data that cannot be had (412), never a page without entries.
+    problems = bundle_shape_problems(parsed) if is_bundle(parsed) else []
+    if problems:
+        where = "; ".join(f"{problem.path} {problem.message}" for problem in problems)
+        raise FhirError(f"the FHIR server returned a Bundle whose shape is broken: {where}")
 
 
 def _decode(body: bytes) -> Any:
@@ -335,7 +351,8 @@ def _shutdown(response: requests.Response) -> None:
 
 def next_link(bundle: JsonObject) -> str | None:
     """The URL of a Bundle's ``next`` link, if any."""
-    for link in bundle.get("link") or []:
+    links = bundle.get("link")
+    for link in links if isinstance(links, list) else ():
         if isinstance(link, dict) and link.get("relation") == "next":
             url = link.get("url")
             return url if isinstance(url, str) and url else None
@@ -345,7 +362,8 @@ def next_link(bundle: JsonObject) -> str | None:
 def bundle_resources(bundle: JsonObject) -> list[JsonObject]:
     """The resources of a Bundle's entries, without search outcome messages."""
     resources = []
-    for entry in bundle.get("entry") or []:
+    entries = bundle.get("entry")
+    for entry in entries if isinstance(entries, list) else ():
         if not isinstance(entry, dict):
             continue
         resource = entry.get("resource")
@@ -365,7 +383,9 @@ def is_operation_outcome(value: Any) -> bool:
         return True
     if value.get("resourceType") != "Bundle":
         return False
-    entries = [e.get("resource") for e in value.get("entry") or [] if isinstance(e, dict)]
-    return bool(entries) and all(
-        isinstance(r, dict) and r.get("resourceType") == "OperationOutcome" for r in entries
+    entries = value.get("entry")
+    resources = [e.get("resource") for e in entries if isinstance(e, dict)] if isinstance(
+        entries, list) else []
+    return bool(resources) and all(
+        isinstance(r, dict) and r.get("resourceType") == "OperationOutcome" for r in resources
     )

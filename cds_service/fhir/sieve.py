@@ -57,8 +57,8 @@ class _Entry(msgspec.Struct):
 
 class _Page(msgspec.Struct):
     resourceType: Any = None  # noqa: N815 (the FHIR element name)
-    link: Any = None
-    entry: list[_Entry] | None = None
+    link: Any = msgspec.UNSET
+    entry: list[_Entry] | msgspec.UnsetType = msgspec.UNSET  # null is a broken shape too
 
 
 _PAGE = msgspec.json.Decoder(_Page)
@@ -77,7 +77,8 @@ def sift_searchset(
             those a full decoding gives).
 
     Returns:
-        None when ``body`` is not a Bundle whose every entry is an object, is a Bundle of only
+        None when ``body`` is not a Bundle whose every entry is an object holding a resource
+        object (a broken shape, which ``fhir.shape`` names), is a Bundle of only
         OperationOutcomes (which stands for missing data in prefetch), or is not JSON
         msgspec reads (NaN, a lone surrogate, deeper nesting than it allows...), or is not UTF-8
         (msgspec does not check the strings it skips): the caller then decodes it whole, and
@@ -94,10 +95,10 @@ def sift_searchset(
     kept = []
     outcomes = 0
     try:
-        for entry in page.entry or ():
+        for entry in page.entry or ():  # UNSET is falsy
             raw = memoryview(entry.resource)
             if not raw or raw[0] != _OPEN_BRACE:
-                continue  # no resource, or not an object: no reader would get it anyway
+                return None  # no resource, or not an object: a broken shape (fhir.shape)
             skeleton = sieve.skeleton(raw)
             outcomes += skeleton.get("resourceType") == "OperationOutcome"
             if sieve.keeps(skeleton):
@@ -106,7 +107,10 @@ def sift_searchset(
         return None
     if outcomes and outcomes == len(page.entry or ()):
         return None  # an error in the place of data (cds-hooks.md F4): seen only whole
-    return {"resourceType": "Bundle", "link": page.link, "entry": kept}
+    sifted: JsonObject = {"resourceType": "Bundle", "entry": kept}
+    if page.link is not msgspec.UNSET:
+        sifted["link"] = page.link
+    return sifted
 
 
 def is_utf8(body: bytes) -> bool:

@@ -6,6 +6,7 @@ Spec: CDS Hooks 2.0 §Prefetch Template (cds-hooks.md F1-F9, P1-P5).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable
@@ -25,7 +26,13 @@ from cds_service.fhir.client import bundle_resources
 from cds_service.fhir.client import is_operation_outcome
 from cds_service.fhir.client import next_link
 from cds_service.fhir.client import shared_executor
+from cds_service.fhir.client import shared_session
+from cds_service.fhir.egress import explicitly_listed
+from cds_service.fhir.egress import is_forbidden_host
+from cds_service.fhir.shape import bundle_shape_problems
+from cds_service.fhir.shape import is_bundle
 from cds_service.fhir.sieve import Sieve
+from cds_service.hooks.errors import BadRequest
 from cds_service.hooks.errors import Forbidden
 from cds_service.hooks.errors import Issue
 from cds_service.hooks.errors import PreconditionFailed
@@ -127,6 +134,11 @@ def check_fhir_server(
     prefixes = settings.fhir_server_prefixes
     if url is None:
         return
+    host = urlsplit(url).hostname or ""
+    if is_forbidden_host(host) and host not in _exempt_hosts(prefixes):
+        # A literal address or name, refused before any lookup; names are checked again on
+        # the address they resolve to, when connecting (fhir.egress).
+        raise Forbidden(_link_local_issue())
     if prefixes and not any(_starts_with(url, prefix) for prefix in prefixes):
         raise Forbidden(
             Issue("forbidden", "fhirServer: this FHIR server is not on the service's allowlist "
@@ -145,6 +157,17 @@ def check_fhir_server(
             Issue("forbidden", "fhirServer: must be https (an http server must be listed "
                   "explicitly)", "fhirServer")
         )
+
+
+def _link_local_issue(detail: str = "") -> Issue:
+    return Issue("forbidden", "fhirServer: a link-local or cloud-metadata address is never "
+                 "called unless CDS_FHIR_SERVER_ALLOWLIST names it explicitly"
+                 + (f" ({detail})" if detail else ""), "fhirServer")
+
+
+@functools.cache
+def _exempt_hosts(prefixes: tuple[str, ...]) -> frozenset[str]:
+    return explicitly_listed(prefixes)
 
 
 def _starts_with(url: str, prefix: str) -> bool:
@@ -171,10 +194,13 @@ def resolve(
             here (``parse_json`` sifts them as the body is decoded).
 
     Raises:
+        BadRequest: a prefetched Bundle's shape is broken (``entry`` not a list of entries
+            holding resource objects), naming each broken part by its JSON path.
         PreconditionFailed: a key could not be had (no fhirServer, FHIR error, timeout), naming
             each such key (F8).
     """
     prefetch = request.prefetch or {}
+    check_bundle_shapes(templates, prefetch)
     missing = missing_keys(templates, prefetch)
     paged = [k for k in templates if k not in missing and next_link(prefetch.get(k) or {})]
     resources: dict[str, tuple[JsonObject, ...]] = {
@@ -190,6 +216,24 @@ def resolve(
             resources.update(_fetch(templates, missing, paged, request, settings, keep))
     ordered = {key: resources[key] for key in templates}
     return PatientRecord(resources=ordered, fetched=tuple(missing + paged))
+
+
+def check_bundle_shapes(templates: Mapping[str, str], prefetch: Mapping[str, Any]) -> None:
+    """Refuse a prefetched Bundle whose shape is broken, rather than read it as empty.
+
+    Only the keys of ``templates`` are checked: a key the service did not ask for is never read.
+
+    Raises:
+        BadRequest: 400 ``invalid`` with one issue per broken part (``prefetch.<key>.entry[3]``).
+    """
+    issues = [
+        Issue("invalid", f"prefetch.{key}.{problem.path}: {problem.message}; a prefetched "
+              "Bundle is never read as empty", f"prefetch.{key}.{problem.path}")
+        for key in templates if is_bundle(prefetch.get(key))
+        for problem in bundle_shape_problems(prefetch[key])
+    ]
+    if issues:
+        raise BadRequest(issues)
 
 
 def _prefetched_resources(value: JsonObject | None) -> tuple[JsonObject, ...]:
@@ -228,6 +272,7 @@ def _fetch(
         limits=FhirLimits(settings.fhir_timeout_s, settings.fhir_max_pages,
                           settings.fhir_max_response_bytes),
         deadline=deadline,
+        session=shared_session(_exempt_hosts(settings.fhir_server_prefixes)),
         sieve=keep,
     )
     issues: list[Issue] = []
@@ -254,6 +299,11 @@ def _fetch(
             results[key] = tuple(future.result())
         else:
             issues.append(issue)
+    forbidden = [issue for issue in issues if issue.code == "forbidden"]
+    if forbidden:  # not data that could not be had: a destination never to be called (400)
+        log.warning("fhirServer refused at connect time hookInstance=%s keys=%s",
+                    request.hook_instance, [i.expression for i in forbidden])
+        raise Forbidden(_link_local_issue(forbidden[0].diagnostics))
     if issues:
         log.warning("prefetch unavailable hookInstance=%s keys=%s reasons=%s",
                     request.hook_instance, [i.expression for i in issues],
@@ -280,6 +330,8 @@ def _outcome(
     exc = future.exception()
     if exc is None:
         return None
+    if isinstance(exc, FhirError) and exc.forbidden:
+        return Issue("forbidden", exc.reason, f"prefetch.{key}")
     if isinstance(exc, FhirError):
         return Issue("timeout" if exc.timeout else "incomplete", f"{where}: {exc.reason}",
                      f"prefetch.{key}")

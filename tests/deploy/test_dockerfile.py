@@ -59,9 +59,12 @@ def _run_healthcheck(port: int) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
 
 
-def test_every_stage_builds_on_the_slim_python_311_image() -> None:
+def test_every_stage_builds_on_one_pinned_slim_python_311_image() -> None:
+    # An exact release (python:3.11.N-slim-<debian>), optionally by digest too: never a moving
+    # minor tag, which would change the image under the same Dockerfile.
     parents = DockerfileParser(str(DOCKERFILE)).parent_images
-    assert parents and all(re.fullmatch(r"python:3\.11-slim(-\w+)?", image) for image in parents)
+    assert len(parents) == 2 and len(set(parents)) == 1
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", parents[0])
 
 
 def test_the_image_runs_as_a_numeric_non_root_user() -> None:
@@ -76,7 +79,7 @@ def test_the_command_is_cds_service_serve_with_the_gunicorn_config() -> None:
     assert command == ["cds-service", "serve", "--config", IMAGE_CONF_PATH]
     copies = [i["value"].split() for i in final_stage() if i["instruction"] == "COPY"]
     assert ["deploy/gunicorn.conf.py", IMAGE_CONF_PATH] in copies
-    assert _instruction("EXPOSE") == "8080"
+    assert _instruction("EXPOSE") == "8080 9090"  # public; operator (CDS_ADMIN_BIND)
 
 
 def test_the_healthcheck_asks_healthz_with_python_not_curl() -> None:

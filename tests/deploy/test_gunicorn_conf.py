@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 from gunicorn.config import Config
+from gunicorn.workers.gthread import ThreadWorker
 
 from cds_service import cli
 from cds_service import prefork
 from cds_service.gunicorn_config import read_config_file
+from cds_service.gunicorn_logging import JsonLogger
 from tests.deploy.common import GUNICORN_CONF
 from tests.deploy.common import gunicorn_conf_values
 
@@ -42,7 +44,8 @@ def test_workers_threads_and_log_level_come_from_the_environment(
     conf = gunicorn_conf_values()
 
     assert (conf["workers"], conf["threads"], conf["loglevel"]) == (3, 8, "warning")
-    assert conf["worker_class"] == "gthread" and conf["preload_app"] is True
+    assert conf["worker_class"] == "cds_service.gunicorn_worker.CdsThreadWorker"
+    assert conf["preload_app"] is True
     assert conf["bind"] == ["0.0.0.0:8080"]  # reachable from outside the container
     assert conf["worker_tmp_dir"] == "/dev/shm"  # the root filesystem is read-only
     assert conf["graceful_timeout"] < conf["timeout"]
@@ -71,8 +74,42 @@ def test_gunicorn_accepts_every_value_of_the_file() -> None:
     config = Config()
     for name, value in read_config_file(GUNICORN_CONF).items():
         config.set(name, value)  # gunicorn's own validators raise on a bad value
-    assert config.worker_class_str == "gthread"
+    assert config.worker_class_str == "cds_service.gunicorn_worker.CdsThreadWorker"
+    assert issubclass(config.worker_class, ThreadWorker)  # gunicorn imports it: it exists
+    assert config.logger_class is JsonLogger
     assert config.wsgi_app == "cds_service.app:create_app()"
+    assert config.control_socket_disable is True
+
+
+def test_serve_and_the_deploy_file_share_one_set_of_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One source (cds_service/gunicorn_config.py): they used to differ (graceful timeout 20 vs
+    25, keep-alive 5 vs 75); only the public listener's address and ``wsgi_app`` may."""
+    monkeypatch.setenv("CDS_ADMIN_BIND", "0.0.0.0:9090")
+    seen = _capture_gunicorn_options(monkeypatch)
+    assert cli.main(["serve"]) == 0
+    served = {k: v for k, v in seen.items() if k != "ran"}
+    deployed = read_config_file(GUNICORN_CONF)
+
+    assert served.pop("bind") == ["127.0.0.1:8080", "0.0.0.0:9090"]
+    assert deployed.pop("bind") == ["0.0.0.0:8080", "0.0.0.0:9090"]
+    assert deployed.pop("wsgi_app") == "cds_service.app:create_app()"
+    assert served == deployed
+    assert (served["graceful_timeout"], served["keepalive"]) == (25, 75)
+
+
+def test_no_control_socket_is_opened_under_the_users_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """gunicorn >= 25.1 opens a gunicornc control socket by default, at $XDG_RUNTIME_DIR or
+    ~/.gunicorn/gunicorn.ctl: one path for every instance the user runs."""
+    seen = _capture_gunicorn_options(monkeypatch)
+    assert cli.main(["serve"]) == 0
+    config = Config()
+    for name, value in seen.items():
+        if name != "ran":
+            config.set(name, value)
     assert config.control_socket_disable is True
 
 
@@ -94,13 +131,13 @@ def test_serve_host_and_port_flags_replace_the_files_bind(monkeypatch: pytest.Mo
     seen = _capture_gunicorn_options(monkeypatch)
     argv = ["serve", "--config", str(GUNICORN_CONF), "--host", "127.0.0.2", "--port", "9001"]
     assert cli.main(argv) == 0
-    assert seen["bind"] == "127.0.0.2:9001"
+    assert seen["bind"] == ["127.0.0.2:9001"]
 
 
 def test_serve_without_config_keeps_the_loopback_default(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _capture_gunicorn_options(monkeypatch)
     assert cli.main(["serve"]) == 0
-    assert seen["bind"] == "127.0.0.1:8080" and "worker_tmp_dir" not in seen
+    assert seen["bind"] == ["127.0.0.1:8080"]
 
 
 def test_serve_with_a_missing_config_exits_2_naming_it(
@@ -138,3 +175,12 @@ def test_reading_the_file_leaves_prometheus_client_unimported() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             check=True, timeout=60)
     assert result.stdout.strip() == "False"
+
+
+def test_serve_refuses_an_operator_listener_on_the_public_port(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    seen = _capture_gunicorn_options(monkeypatch)
+    monkeypatch.setenv("CDS_ADMIN_BIND", "127.0.0.1:8080")
+    assert cli.main(["serve"]) == 2
+    assert "CDS_ADMIN_BIND" in capsys.readouterr().err and "ran" not in seen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,14 +24,16 @@ from tests.deploy.common import load_yaml_documents
 KUBERNETES_VERSION = "1.30"
 """The oldest Kubernetes release the manifests must apply to (its schemas ship in the package)."""
 
-OUTSIDE_BASE = {"secret.example.yaml", "migrate-job.yaml"}
-"""Manifests applied by hand, not by ``kubectl apply -k`` (README "Deploying")."""
+OUTSIDE_BASE = {"secret.example.yaml"}
+"""Manifests of the base's folder applied by hand, not by ``kubectl apply -k`` (README)."""
 
 MANIFESTS = [
-    (path.name, doc)
-    for path in sorted(KUBERNETES_DIR.glob("*.yaml")) if path.name != "kustomization.yaml"
+    (str(path.relative_to(KUBERNETES_DIR)), doc)
+    for path in sorted(KUBERNETES_DIR.rglob("*.yaml")) if path.name != "kustomization.yaml"
     for doc in load_yaml_documents(path)
 ]
+IMAGE_COMPONENT = KUBERNETES_DIR / "image" / "kustomization.yaml"
+MIGRATE_KUSTOMIZATION = KUBERNETES_DIR / "migrate" / "kustomization.yaml"
 
 
 def _one(kind: str) -> dict[str, Any]:
@@ -81,7 +84,7 @@ def test_the_validator_rejects_a_misplaced_field() -> None:
 def test_every_kind_the_deployment_needs_is_there() -> None:
     kinds = sorted(doc["kind"] for _, doc in MANIFESTS)
     assert kinds == sorted([
-        "ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job",
+        "ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job", "NetworkPolicy",
         "PodDisruptionBudget", "Secret", "Service",
     ])
 
@@ -93,14 +96,70 @@ def test_the_kustomization_lists_every_manifest_of_the_base() -> None:
     assert sorted(kustomization["resources"]) == sorted(on_disk - OUTSIDE_BASE)
 
 
-def test_probes_use_readyz_for_readiness_and_healthz_for_liveness() -> None:
+def test_probes_use_readyz_for_readiness_and_healthz_for_liveness_on_the_operator_port(
+) -> None:
     (container,) = _containers("Deployment")
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
-    assert ports == {"http": 8080}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert ports == {"http": 8080, "admin": 9090}
+    # The operator listener's threads are never busy with hook calls: probes do not queue.
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
     # Liveness never depends on the database: an outage must not restart every pod.
-    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
+
+
+def test_the_base_sets_the_operator_listener_on_the_admin_port_prometheus_scrapes() -> None:
+    settings = Settings(admin_bind=_one("ConfigMap")["data"]["CDS_ADMIN_BIND"])
+    (container,) = _containers("Deployment")
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert settings.admin_port == ports["admin"] != ports["http"]
+    annotations = _one("Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert (annotations["prometheus.io/port"], annotations["prometheus.io/path"]) == (
+        str(ports["admin"]), "/metrics")
+    # The Service publishes the public port only; Prometheus scrapes the pods.
+    assert [port["targetPort"] for port in _one("Service")["spec"]["ports"]] == ["http"]
+
+
+def test_the_ingress_admits_bodies_up_to_the_services_limit() -> None:
+    # ingress-nginx refuses over 1 MiB by default: a 5,000-resource prefetch (~2.8 MB) would
+    # never reach the service.
+    annotations = _one("Ingress")["metadata"]["annotations"]
+    limit = annotations["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert limit.endswith("m")
+    max_body_mb = Settings(max_body_mb=_one("ConfigMap")["data"]["CDS_MAX_BODY_MB"]).max_body_mb
+    assert float(limit.removesuffix("m")) == max_body_mb >= 3
+
+
+def _policy_rule_ports(rule: dict[str, Any]) -> set[tuple[Any, str]]:
+    return {(port["port"], port.get("protocol", "TCP")) for port in rule.get("ports", [])}
+
+
+def test_the_network_policy_admits_the_ingress_controller_and_monitoring_by_port() -> None:
+    policy = _one("NetworkPolicy")["spec"]
+    assert _selects(policy["podSelector"]["matchLabels"], _pod_labels("Deployment"))
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+    by_port = {frozenset(_policy_rule_ports(rule)): rule["from"] for rule in policy["ingress"]}
+    assert set(by_port) == {frozenset({("http", "TCP")}), frozenset({("admin", "TCP")})}
+    (public,) = by_port[frozenset({("http", "TCP")})]
+    assert public["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "ingress-nginx"}
+    (operator,) = by_port[frozenset({("admin", "TCP")})]
+    assert operator == {"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "monitoring"}}}
+
+
+def test_the_network_policy_lets_out_dns_the_database_and_https_never_link_local() -> None:
+    egress = _one("NetworkPolicy")["spec"]["egress"]
+    ports = set().union(*(_policy_rule_ports(rule) for rule in egress))
+    database_port = urlsplit(_one("Secret")["stringData"]["database-url"]).port
+    assert ports == {(53, "UDP"), (53, "TCP"), (database_port, "TCP"), (443, "TCP")}
+    metadata_address = ipaddress.ip_address("169.254.169.254")
+    for rule in egress:
+        for peer in rule["to"]:
+            block = peer.get("ipBlock")
+            if block and metadata_address in ipaddress.ip_network(block["cidr"]):
+                assert any(metadata_address in ipaddress.ip_network(cidr)
+                           for cidr in block.get("except", []))
 
 
 @pytest.mark.parametrize("kind", ["Deployment", "Job"])
@@ -190,14 +249,23 @@ def test_migration_pods_never_receive_service_traffic() -> None:
     assert not _selects(_one("Service")["spec"]["selector"], _pod_labels("Job"))
 
 
-def test_migration_job_runs_migrate_with_the_services_image() -> None:
+def test_migration_job_runs_migrate_with_the_services_image_set_in_one_place() -> None:
     job = _one("Job")
-    assert job["metadata"]["generateName"]  # `kubectl create` makes a new Job each release
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     (migrate,) = _containers("Job")
     (serve,) = _containers("Deployment")
-    assert migrate["image"] == serve["image"]
     assert migrate["args"] == ["migrate"]
+    # Both name the image `cds-service`; one kustomize component says which image that is, and
+    # both kustomizations use it (a release changes one line, for the Job and the Deployment).
+    (component,) = load_yaml_documents(IMAGE_COMPONENT)
+    assert component["kind"] == "Component"
+    (image,) = component["images"]
+    assert migrate["image"] == serve["image"] == image["name"]
+    assert image["newName"] and (image.get("newTag") or image.get("digest"))
+    (base,) = load_yaml_documents(KUBERNETES_DIR / "kustomization.yaml")
+    (migration,) = load_yaml_documents(MIGRATE_KUSTOMIZATION)
+    assert base["components"] == ["image"] and migration["components"] == ["../image"]
+    assert migration["resources"] == ["job.yaml"]
 
 
 def test_the_deployment_runs_the_images_serve_command() -> None:

@@ -78,12 +78,18 @@ def test_a_page_keeps_only_the_resources_the_sieve_keeps_with_their_link_and_sea
 
 
 @pytest.mark.parametrize("resource", [None, "Observation/o1", 5, [], {}])
-def test_an_entry_without_an_object_resource_is_dropped(resource: Any) -> None:
-    sifted = _sifted(_page({"fullUrl": "urn:x", "resource": resource} if resource != {} else {},
-                           _entry(_observation("o2", "wanted"))))
+def test_an_entry_without_an_object_resource_is_left_to_the_whole_decoding(resource: Any) -> None:
+    # Revised contract (Errors): a broken Bundle shape is refused by its path (fhir.shape), never
+    # read as fewer entries; the sieve used to drop such an entry and keep the rest.
+    page = _page({"fullUrl": "urn:x", "resource": resource} if resource != {} else {},
+                 _entry(_observation("o2", "wanted")))
 
-    assert sifted is not None
-    assert [e["resource"]["id"] for e in sifted["entry"]] == ["o2"]
+    assert _sifted(page) is None
+
+
+def test_a_page_without_link_is_sifted_without_one() -> None:
+    sifted = _sifted(_page(_entry(_observation("o2", "wanted"))))
+    assert sifted is not None and "link" not in sifted
 
 
 @pytest.mark.parametrize("body", [
@@ -106,9 +112,10 @@ def test_what_the_sieve_cannot_read_is_left_to_the_whole_decoding(body: bytes) -
     assert sift_searchset(body, WANTED, json.loads) is None
 
 
-def test_a_bundle_with_entry_null_has_no_resources() -> None:
-    assert _sifted(b'{"resourceType": "Bundle", "entry": null}') == {
-        "resourceType": "Bundle", "link": None, "entry": []}
+def test_a_bundle_with_entry_null_is_left_to_the_whole_decoding() -> None:
+    # Revised contract (Errors): ``entry`` not a list is a broken shape, not an empty searchset.
+    assert _sifted(b'{"resourceType": "Bundle", "entry": null}') is None
+    assert _sifted(b'{"resourceType": "Bundle"}') == {"resourceType": "Bundle", "entry": []}
 
 
 def _equivalent(fhir: responses.RequestsMock, sieve: Sieve, body: bytes) -> list[JsonObject]:

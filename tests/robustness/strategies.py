@@ -193,3 +193,24 @@ def damaged_prefetch(draw: st.DrawFn, prefetch: JsonObject) -> JsonObject:
                     st.sampled_from(FHIR_DATES))
             value["entry"].append(twin)
     return prefetch
+
+
+def broken_bundle_keys(body: Any) -> list[str]:
+    """Prefetch keys holding a Bundle whose ``entry`` is not a list of objects with a resource
+    object (the contract's words, checked here independently of the service's own code)."""
+    prefetch = body.get("prefetch") if isinstance(body, dict) else None
+    if not isinstance(prefetch, dict):
+        return []
+    broken = []
+    for key in PREFETCH:
+        value = prefetch.get(key)
+        if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+            continue
+        if "entry" not in value:
+            continue
+        entries = value["entry"]
+        if not isinstance(entries, list) or not all(
+                isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+                for entry in entries):
+            broken.append(key)
+    return broken
