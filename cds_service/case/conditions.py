@@ -68,6 +68,8 @@ def map_condition(resource: JsonObject, terminology: Terminology) -> list[Tumour
         laterality=next(iter(in_domain(matches, "laterality")), None),
         texts=tuple(_texts(resource)),
         recurrence_record=recurrence_record,
+        components=tuple(c for c in in_domain(matches, "finding")
+                         if attribute(terminology, c, "component")),
     )
     if recurrence_record:
         return [seed, *findings]  # the recurrence is placed on the primary at assembly

@@ -26,6 +26,10 @@ class TumourSeed:
         texts: the Condition's texts (code text, displays, notes) for text-borne facts.
         recurrence_record: the Condition records a local recurrence (its own code says so); it
             is folded into the primary tumour when the record has one.
+        components: ``finding/*`` concepts naming a component or transformation of a tumour
+            (``finding/rms-component``) that the Condition states present.
+        records: every ``Condition/<id>`` merged into this seed (one lesion recorded several
+            times), ``ref`` first; empty for a seed of one Condition.
     """
 
     ref: str
@@ -40,6 +44,8 @@ class TumourSeed:
     laterality: str | None = None
     texts: tuple[str, ...] = ()
     recurrence_record: bool = False
+    components: tuple[str, ...] = ()
+    records: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
