@@ -50,7 +50,9 @@ def map_condition(resource: JsonObject, terminology: Terminology) -> list[Tumour
     if metastatic:
         return list(findings)
     entities = in_domain(matches, "entity")
-    if not entities and about:
+    components = tuple(c for c in in_domain(matches, "finding")
+                       if attribute(terminology, c, "component"))
+    if not entities and not components and about:
         return list(findings)  # a fracture, a recurrence: about a tumour, not a tumour
     recurrence_record = any(f.kind == "recurrence" and f.targets != (ref,) for f in about)
     # The entity is the most specific one named; its provenance is that of its own matches.
@@ -68,8 +70,7 @@ def map_condition(resource: JsonObject, terminology: Terminology) -> list[Tumour
         laterality=next(iter(in_domain(matches, "laterality")), None),
         texts=tuple(_texts(resource)),
         recurrence_record=recurrence_record,
-        components=tuple(c for c in in_domain(matches, "finding")
-                         if attribute(terminology, c, "component")),
+        components=components,
     )
     if recurrence_record:
         return [seed, *findings]  # the recurrence is placed on the primary at assembly

@@ -74,15 +74,15 @@ def group_lesions(seeds: Sequence[TumourSeed], entities: Mapping[str, str | None
     Args:
         seeds: the tumour seeds.
         entities: ``ref`` -> the seed's most specific entity concept (None: it names none and
-            stays a lesion of its own).
+            stays a lesion of its own, unless it names a component of a tumour).
         terminology: the value sets.
     """
     groups: list[list[TumourSeed]] = []
     for seed in seeds:
         home = None
-        if entities.get(seed.ref) is not None:
+        if _groupable(seed, entities, terminology):
             home = next((g for g in groups if all(
-                entities.get(other.ref) is not None
+                _groupable(other, entities, terminology)
                 and _one_lesion(seed, other, entities, terminology) for other in g)), None)
         if home is None:
             groups.append([seed])
@@ -138,6 +138,11 @@ def retarget(finding: Finding, aliases: Mapping[str, str]) -> Finding:
         return finding
     targets = tuple(dict.fromkeys(aliases.get(t, t) for t in finding.targets))
     return dataclasses.replace(finding, targets=targets)
+
+
+def _groupable(seed: TumourSeed, entities: Mapping[str, str | None],
+               terminology: Terminology) -> bool:
+    return entities.get(seed.ref) is not None or _component_only(seed, terminology)
 
 
 def _one_lesion(a: TumourSeed, b: TumourSeed, entities: Mapping[str, str | None],
