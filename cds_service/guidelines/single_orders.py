@@ -5,7 +5,8 @@ drug — whatever the tumour). The card with the higher indicator keeps that ``c
 one first in catalogue order; between two cards of one recommendation, the one whose subject comes
 first (the draft listed first in ``draftOrders``; on patient-view, the tumour listed first). The
 other card names the card that carries it. Deletes never move: each order-hook card keeps the
-``delete`` of its own draft; a suggestion left with no action at all is dropped.
+``delete`` of its own draft; a suggestion left with no action at all, or with the same actions as
+another of the card's suggestions, is dropped.
 """
 
 from __future__ import annotations
@@ -85,8 +86,11 @@ def one_create_per_order(recommendations: Sequence[Recommendation], case: Case,
                     creates.append(order)
                 else:
                     moved.append(MovedOrder(order.kind, recommendations[owner].id))
-            if creates or suggestion.deletes:
-                suggestions.append(dataclasses.replace(suggestion, creates=tuple(creates)))
+            kept = dataclasses.replace(suggestion, creates=tuple(creates))
+            if (creates or suggestion.deletes) and all(
+                    (kept.creates, kept.deletes) != (other.creates, other.deletes)
+                    for other in suggestions):
+                suggestions.append(kept)
         if moved:
             result[index] = dataclasses.replace(
                 rec, suggestions=tuple(suggestions), moved=tuple(dict.fromkeys(moved)))
