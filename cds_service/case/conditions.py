@@ -16,6 +16,7 @@ from cds_service.case.fhir_values import referenced
 from cds_service.case.fhir_values import status_code
 from cds_service.case.findings import Finding
 from cds_service.case.findings import TumourSeed
+from cds_service.case.lesions import generic_name
 from cds_service.terminology import Match
 from cds_service.terminology import Terminology
 
@@ -71,6 +72,7 @@ def map_condition(resource: JsonObject, terminology: Terminology) -> list[Tumour
         texts=tuple(_texts(resource)),
         recurrence_record=recurrence_record,
         components=components,
+        generic=generic_name(entities, components, matches, terminology),
     )
     if recurrence_record:
         return [seed, *findings]  # the recurrence is placed on the primary at assembly

@@ -28,6 +28,8 @@ class TumourSeed:
             is folded into the primary tumour when the record has one.
         components: ``finding/*`` concepts naming a component or transformation of a tumour
             (``finding/rms-component``) that the Condition states present.
+        generic: its entity is named only generically (sarcoma NOS, the ICD-10-CM C49 site
+            class, spindle cell neoplasm NOS): it may be a copy of any more specific diagnosis.
         records: every ``Condition/<id>`` merged into this seed (one lesion recorded several
             times), ``ref`` first; empty for a seed of one Condition.
     """
@@ -45,6 +47,7 @@ class TumourSeed:
     texts: tuple[str, ...] = ()
     recurrence_record: bool = False
     components: tuple[str, ...] = ()
+    generic: bool = False
     records: tuple[str, ...] = ()
 
 

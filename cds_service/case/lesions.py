@@ -22,6 +22,7 @@ from cds_service.case.concepts import site_of
 from cds_service.case.findings import Finding
 from cds_service.case.findings import TumourSeed
 from cds_service.case.model import Site
+from cds_service.terminology import Match
 from cds_service.terminology import Terminology
 
 _CERTAINTY = ("verification/confirmed", "verification/provisional", "verification/differential",
@@ -56,6 +57,39 @@ def own_entities(seed: TumourSeed, terminology: Terminology) -> tuple[str, ...]:
     ("rhabdomyosarcoma component" names a component, not a rhabdomyosarcoma)."""
     made_of = {attribute(terminology, c, "component_entity") for c in seed.components}
     return tuple(c for c in seed.concepts if c not in made_of)
+
+
+def generic_name(entities: Sequence[str], components: Iterable[str], matches: Sequence[Match],
+                 terminology: Terminology) -> bool:
+    """Whether a Condition names its entity only generically: a catch-all entity (spindle cell
+    neoplasm NOS), a prefix rule (the ICD-10-CM C49 site class), or one of the entity's
+    ``generic_codes`` / ``generic_terms`` (sarcoma NOS, SNOMED Sarcoma of soft tissue).
+
+    Args:
+        entities: the ``entity/*`` concepts the Condition names.
+        components: the component findings it names (their tissue is not its entity).
+        matches: everything recognised in it.
+        terminology: the value sets.
+    """
+    made_of = {attribute(terminology, c, "component_entity") for c in components}
+    concept = terminology.most_specific([e for e in entities if e not in made_of])
+    if concept is None:
+        return False
+    if attribute(terminology, concept, "generic"):
+        return True
+    codes = set(attribute(terminology, concept, "generic_codes") or ())
+    terms = set(attribute(terminology, concept, "generic_terms") or ())
+
+    def generic(match: Match) -> bool:
+        if match.via == "prefix":
+            return True
+        if match.via == "code":
+            return (match.code or "").split("/")[0] in codes
+        words = " ".join((match.matched or "").lower().replace("-", " ").replace(",", " ").split())
+        return words in terms
+
+    found = [m for m in matches if m.concept == concept]
+    return bool(found) and all(generic(m) for m in found)
 
 
 def as_named(seed: TumourSeed, terminology: Terminology) -> TumourSeed:
@@ -96,7 +130,10 @@ def merge_seeds(lesion: Lesion, terminology: Terminology) -> TumourSeed:
     seeds, primary = lesion.seeds, lesion.primary
     if len(seeds) == 1:
         return primary
+    # The entity comes from the seeds that name it specifically, when any does: a generic copy
+    # (sarcoma NOS, spindle cell neoplasm NOS) never makes the tumour less specific.
     whole = [s for s in seeds if own_entities(s, terminology)] or list(seeds)
+    whole = [s for s in whole if not s.generic] or whole
     concepts = _union(own_entities(s, terminology) or s.concepts for s in whole)
     best = terminology.most_specific(concepts)
     sites = _union(s.sites for s in seeds)
@@ -157,10 +194,15 @@ def _entities_agree(a: TumourSeed, b: TumourSeed, entities: Mapping[str, str | N
     first, second = entities[a.ref], entities[b.ref]
     if first is None or second is None:
         return False
-    return (first == second
-            or attribute(terminology, first, "entity") == attribute(terminology, second, "entity")
-            or bool(attribute(terminology, first, "generic"))
-            or bool(attribute(terminology, second, "generic")))
+    return (attribute(terminology, first, "entity") == attribute(terminology, second, "entity")
+            or _generic(a, first, terminology) or _generic(b, second, terminology))
+
+
+def _generic(seed: TumourSeed, entity: str, terminology: Terminology) -> bool:
+    # Generic as the lesion's entity now stands (a morphology result may have named it since).
+    if attribute(terminology, entity, "generic"):
+        return True
+    return seed.generic and entity == terminology.most_specific(own_entities(seed, terminology))
 
 
 def _component_only(seed: TumourSeed, terminology: Terminology) -> bool:
@@ -187,7 +229,11 @@ def _contains(inner: Site, concepts: Iterable[str], outer: Site, terminology: Te
 
 def _primary(group: list[TumourSeed], entities: Mapping[str, str | None],
              terminology: Terminology) -> TumourSeed:
+    # The first seed that names the lesion specifically; failing that, the most specific name.
     named = [s for s in group if not _component_only(s, terminology)] or group
+    specific = [s for s in named if (e := entities.get(s.ref)) and not _generic(s, e, terminology)]
+    if specific:
+        return specific[0]
     best = terminology.most_specific([e for s in named if (e := entities.get(s.ref))])
     return next((s for s in named if entities.get(s.ref) == best), named[0])
 
