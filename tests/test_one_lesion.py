@@ -55,8 +55,10 @@ def records() -> Iterator[tuple[str, str, list[JsonObject], Tumour]]:
             continue
         today = load_json(folder / "manifest.json")["today"]
         resources = [e["resource"] for e in load_json(folder / "bundle.json")["entry"]]
-        patient = next(r["id"] for r in resources if r["resourceType"] == "Patient")
-        case = build_case(resources, patient_id=patient, terminology=TERMINOLOGY,
+        patient = next(r for r in resources if r["resourceType"] == "Patient")
+        if any(key.startswith("deceased") for key in patient):
+            continue  # no cards to compare
+        case = build_case(resources, patient_id=patient["id"], terminology=TERMINOLOGY,
                           today=dt.date.fromisoformat(today))
         if len(case.tumours) == 1 and _names_entity(_condition(resources, case.tumours[0])):
             yield folder.name, today, resources, case.tumours[0]

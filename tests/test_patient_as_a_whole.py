@@ -190,7 +190,7 @@ def test_two_tumours_one_referral_and_one_chest_ct(apps: dict[str, Flask]) -> No
 # --- no cards for a deceased patient ------------------------------------------------------------
 
 def _deceased(patient: JsonObject, form: str, today: str) -> JsonObject:
-    patient = copy.deepcopy(patient)
+    patient = {k: v for k, v in copy.deepcopy(patient).items() if not k.startswith("deceased")}
     day = dt.date.fromisoformat(today)
     if form == "deceasedBoolean":
         patient["deceasedBoolean"] = True

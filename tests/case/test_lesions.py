@@ -57,7 +57,8 @@ def _grade(obs_id: str, grade: str, focus: str, date: str) -> JsonObject:
     codes = {"2": "1286893008", "3": "1155707008"}
     return observation(obs_id, cc((LOINC, "33732-9")), focus=[ref(f"Condition/{focus}")],
                        effectiveDateTime=date,
-                       valueCodeableConcept=cc((SNOMED, codes[grade]), text=f"FNCLCC grade {grade}"))
+                       valueCodeableConcept=cc((SNOMED, codes[grade]),
+                                               text=f"FNCLCC grade {grade}"))
 
 
 @pytest.mark.parametrize(("mine", "other", "merged"), [
@@ -108,7 +109,8 @@ def test_the_earliest_onset_highest_grade_and_largest_size(case_of: CaseBuilder)
     assert onset > "2026-05-02" and tumour.diagnosis_date == dt.date(2026, 5, 2)
     assert tumour.grade is not None and tumour.size_cm is not None
     assert (tumour.grade.value, tumour.grade.sources) == (3, ("Observation/lms3-obs-grade-enc",))
-    assert (tumour.size_cm.value, tumour.size_cm.sources) == (11, ("Observation/lms3-obs-size-enc",))
+    assert (tumour.size_cm.value, tumour.size_cm.sources) == (
+        11, ("Observation/lms3-obs-size-enc",))
     assert tumour.grade_conflicts == ()
     assert tumour.entity.sources[:2] == ("Condition/lms3-cond-lms", "Condition/lms3-cond-enc")
 
