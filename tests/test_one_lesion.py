@@ -270,3 +270,21 @@ def test_the_sweep_covers_every_form() -> None:
     used = {form for _, _, _, form in CASES}
     assert used == set(FORMS)
     assert LATERAL
+
+
+def test_a_grade_conflict_the_merge_cannot_settle_is_named(apps: dict[str, Flask]) -> None:
+    """Two grades recorded on one date, one against each entry of the lesion: the tumour uses the
+    highest and case-data-incomplete names both records (fixture ilms-icd-and-snomed-entries)."""
+    scenario = "ilms-icd-and-snomed-entries"
+    resources = [e["resource"] for e in load_json(FIXTURES_DIR / scenario / "bundle.json")["entry"]]
+    cards = cards_for(apps["2026-11-22"], scenario, "patient-view.json", resources)
+    (card,) = [c for c in cards if c["source"]["topic"]["code"] == "case-data-incomplete"]
+    assert "histologic grade (conflicting records)" in card["summary"]
+    references = card["extension"][EXTENSION_KEY]["references"]
+    assert {"Observation/isn-obs-grade-icd", "Observation/isn-obs-grade-sct",
+            "Condition/isn-cond-icd", "Condition/isn-cond-sct"} <= set(references)
+    # Settled (the second grade a day later): no conflict, and then nothing else is missing.
+    grade = next(r for r in resources if r["id"] == "isn-obs-grade-icd")
+    grade["effectiveDateTime"] = "2026-09-19"
+    cards = cards_for(apps["2026-11-22"], scenario, "patient-view.json", resources)
+    assert "case-data-incomplete" not in {c["source"]["topic"]["code"] for c in cards}
