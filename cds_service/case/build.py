@@ -126,8 +126,8 @@ def _tumours(seeds: list[TumourSeed], findings: list[Finding],
     morph = {s.ref: by_lesion.get(first_aliases[s.ref], []) for s in seeds}
     entities = {s.ref: entity_concept(as_named(s, terminology), morph[s.ref], terminology)
                 for s in seeds}
-    lesions = group_lesions([s for s in seeds if entities[s.ref] is not None or s.components],
-                            entities, terminology)
+    lesions = group_lesions([s for s in seeds if entities[s.ref] is not None or s.components
+                             or s.generic], entities, terminology)
     aliases = {ref: lesion.primary.ref for lesion in lesions for ref in lesion.refs[1:]}
     resolved: list[tuple[TumourSeed, Fact[Entity], list[Finding]]] = []
     extra: list[Finding] = []

@@ -63,7 +63,8 @@ def generic_name(entities: Sequence[str], components: Iterable[str], matches: Se
                  terminology: Terminology) -> bool:
     """Whether a Condition names its entity only generically: a catch-all entity (spindle cell
     neoplasm NOS), a prefix rule (the ICD-10-CM C49 site class), or one of the entity's
-    ``generic_codes`` / ``generic_terms`` (sarcoma NOS, SNOMED Sarcoma of soft tissue).
+    ``generic_codes`` / ``generic_terms`` (sarcoma NOS, SNOMED Sarcoma of soft tissue); or names
+    no entity but is coded as a neoplasm of a soft-tissue site (neoplasm NOS).
 
     Args:
         entities: the ``entity/*`` concepts the Condition names.
@@ -74,7 +75,10 @@ def generic_name(entities: Sequence[str], components: Iterable[str], matches: Se
     made_of = {attribute(terminology, c, "component_entity") for c in components}
     concept = terminology.most_specific([e for e in entities if e not in made_of])
     if concept is None:
-        return False
+        # Neoplasm NOS: no entity, but a code that classes it as a neoplasm of a site these
+        # recommendations cover (ICD-10-CM D21, D48.1, C48.0...: a behaviour by prefix rule).
+        # A behaviour only in words ("malignant neoplasm of breast") is not enough.
+        return any(m.concept.startswith("behaviour/") and m.via != "text" for m in matches)
     if attribute(terminology, concept, "generic"):
         return True
     codes = set(attribute(terminology, concept, "generic_codes") or ())
@@ -179,7 +183,8 @@ def retarget(finding: Finding, aliases: Mapping[str, str]) -> Finding:
 
 def _groupable(seed: TumourSeed, entities: Mapping[str, str | None],
                terminology: Terminology) -> bool:
-    return entities.get(seed.ref) is not None or _component_only(seed, terminology)
+    return entities.get(seed.ref) is not None or _component_only(seed, terminology) \
+        or seed.generic
 
 
 def _one_lesion(a: TumourSeed, b: TumourSeed, entities: Mapping[str, str | None],
@@ -191,15 +196,17 @@ def _entities_agree(a: TumourSeed, b: TumourSeed, entities: Mapping[str, str | N
                     terminology: Terminology) -> bool:
     if _component_only(a, terminology) or _component_only(b, terminology):
         return True  # it names a component or transformation of the other
-    first, second = entities[a.ref], entities[b.ref]
-    if first is None or second is None:
-        return False
-    return (attribute(terminology, first, "entity") == attribute(terminology, second, "entity")
-            or _generic(a, first, terminology) or _generic(b, second, terminology))
+    first, second = entities.get(a.ref), entities.get(b.ref)
+    if _generic(a, first, terminology) or _generic(b, second, terminology):
+        return True
+    return first is not None and second is not None \
+        and attribute(terminology, first, "entity") == attribute(terminology, second, "entity")
 
 
-def _generic(seed: TumourSeed, entity: str, terminology: Terminology) -> bool:
+def _generic(seed: TumourSeed, entity: str | None, terminology: Terminology) -> bool:
     # Generic as the lesion's entity now stands (a morphology result may have named it since).
+    if entity is None:
+        return seed.generic  # neoplasm NOS
     if attribute(terminology, entity, "generic"):
         return True
     return seed.generic and entity == terminology.most_specific(own_entities(seed, terminology))
@@ -231,7 +238,8 @@ def _primary(group: list[TumourSeed], entities: Mapping[str, str | None],
              terminology: Terminology) -> TumourSeed:
     # The first seed that names the lesion specifically; failing that, the most specific name.
     named = [s for s in group if not _component_only(s, terminology)] or group
-    specific = [s for s in named if (e := entities.get(s.ref)) and not _generic(s, e, terminology)]
+    specific = [s for s in named
+                if entities.get(s.ref) and not _generic(s, entities.get(s.ref), terminology)]
     if specific:
         return specific[0]
     best = terminology.most_specific([e for s in named if (e := entities.get(s.ref))])

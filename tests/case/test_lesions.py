@@ -203,3 +203,30 @@ def test_an_order_for_a_merged_copy_is_for_the_tumour(case_of: CaseBuilder) -> N
                                 reasonReference=[ref("Condition/lms3-cond-enc")]))
     case = case_of(record, draft_orders=orders)
     assert case.draft_orders[0].reason_refs == ("Condition/lms3-cond-lms",)
+
+
+@pytest.mark.parametrize(("code", "merged"), [
+    # Neoplasm NOS: coded as a neoplasm of soft tissue of that limb, named by no entity.
+    (cc(("http://hl7.org/fhir/sid/icd-10-cm", "D48.19")), True),
+    (cc(("http://hl7.org/fhir/sid/icd-10-cm", "D21.21")), True),  # benign, right lower limb
+    # Another cancer named only in words, or at another site: never this tumour's record.
+    (cc(text="Malignant neoplasm of right breast"), False),
+    (cc(("http://hl7.org/fhir/sid/icd-10-cm", "C54.1")), False),  # uterus, not the thigh
+])
+def test_a_neoplasm_nos_entry_is_the_tumour_at_its_site(case_of: CaseBuilder, code: JsonObject,
+                                                        merged: bool) -> None:
+    """sft-untested: an SFT of the right thigh known only from its histology Observation; an
+    encounter diagnosis naming no entity holds the size."""
+    record = bundle("sft-untested")
+    entry = {"resourceType": "Condition", "id": "sft2-cond-enc", "code": code,
+             "clinicalStatus": status(CLINICAL, "active"), "subject": ref("Patient/sft2-pt")}
+    if code.get("text") is None and code["coding"][0]["code"] == "D48.19":
+        entry["bodySite"] = [cc(text="Right thigh")]
+    size = observation("sft2-obs-size-enc", cc((LOINC, "33728-7")),
+                       focus=[ref("Condition/sft2-cond-enc")], effectiveDateTime="2026-11-01",
+                       valueQuantity={"value": 14, "unit": "cm",
+                                      "system": "http://unitsofmeasure.org", "code": "cm"})
+    (tumour,) = case_of([*record, entry, size]).tumours
+    assert tumour.entity.value is Entity.SFT
+    assert ("Condition/sft2-cond-enc" in tumour.conditions) is merged
+    assert tumour.size_cm is not None and (tumour.size_cm.value == 14) is merged
