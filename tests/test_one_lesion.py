@@ -153,9 +153,28 @@ def containing_site(original: JsonObject, tumour: Tumour) -> JsonObject | None:
     return duplicate
 
 
+def side_unrecorded(original: JsonObject, tumour: Tumour) -> JsonObject | None:
+    """The diagnosis in its own words at the same limb, the side not recorded (equal or
+    unrecorded laterality agrees)."""
+    text = original["code"].get("text")
+    limbs = {Site.LOWER_LIMB: "Thigh", Site.UPPER_LIMB: "Upper arm"}
+    if not text or tumour.laterality is None or tumour.site is None \
+            or tumour.site.value not in limbs:
+        return None
+    words = re.sub(r"\s*,?\s*\b(left|right)\b", "", text, flags=re.IGNORECASE).strip()
+    named = [m.concept for m in TERMINOLOGY.match_codeable_concept({"text": words})
+             if m.concept.startswith("entity/")]
+    keys = {TERMINOLOGY.attributes(c).get("entity") for c in named}
+    if keys != {tumour.entity.value.value}:
+        return None
+    duplicate = _copy(original, "no-side", {"text": words}, body_site=False)
+    duplicate["bodySite"] = [{"text": limbs[tumour.site.value]}]
+    return duplicate
+
+
 FORMS: list[Callable[[JsonObject, Tumour], JsonObject | None]] = [
     encounter_copy, problem_list_twice, icd10cm_entry, snomed_entry, sarcoma_nos_no_site,
-    component, containing_site]
+    component, containing_site, side_unrecorded]
 CASES = [(name, today, call, form) for name, today, resources, tumour in RECORDS
          for call in load_json(FIXTURES_DIR / name / "manifest.json")["calls"]
          for form in FORMS if form(_condition(resources, tumour), tumour) is not None]

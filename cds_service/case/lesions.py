@@ -236,13 +236,12 @@ def _contains(inner: Site, concepts: Iterable[str], outer: Site, terminology: Te
 
 def _primary(group: list[TumourSeed], entities: Mapping[str, str | None],
              terminology: Terminology) -> TumourSeed:
-    # The first seed that names the lesion specifically; failing that, the most specific name.
+    # The first recorded seed that names the lesion's entity (the most specific entity of the
+    # seeds naming it specifically; a generic or component seed only when no other names it).
     named = [s for s in group if not _component_only(s, terminology)] or group
     specific = [s for s in named
                 if entities.get(s.ref) and not _generic(s, entities.get(s.ref), terminology)]
-    if specific:
-        return specific[0]
-    best = terminology.most_specific([e for s in named if (e := entities.get(s.ref))])
+    best = terminology.most_specific([e for s in specific or named if (e := entities.get(s.ref))])
     return next((s for s in named if entities.get(s.ref) == best), named[0])
 
 
