@@ -13,11 +13,16 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
+from cds_service.case.build import build_case
 from cds_service.case.model import ClinicalStatus
 from cds_service.case.model import Entity
 from cds_service.case.model import Site
 from cds_service.case.model import Verification
+from cds_service.terminology import load_terminology
 from tests.case.common import CLINICAL
 from tests.case.common import LOINC
 from tests.case.common import RELATED_URL
@@ -33,6 +38,7 @@ from tests.case.common import observation
 from tests.case.common import ref
 from tests.case.common import status
 
+TERMINOLOGY = load_terminology()
 LMS = "sts-thigh-high-grade-r1"  # leiomyosarcoma of the left thigh, lms3-cond-lms
 PRIMARY = "lms3-cond-lms"
 JsonObject = dict[str, Any]
@@ -230,3 +236,19 @@ def test_a_neoplasm_nos_entry_is_the_tumour_at_its_site(case_of: CaseBuilder, co
     assert tumour.entity.value is Entity.SFT
     assert ("Condition/sft2-cond-enc" in tumour.conditions) is merged
     assert tumour.size_cm is not None and (tumour.size_cm.value == 14) is merged
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(bundle("sts-duplicated-problem-list-entries")))
+def test_record_order_does_not_change_the_merged_tumour(record: list[JsonObject]) -> None:
+    """Three records of one lesion in any order: one tumour, the same merged facts."""
+    case = build_case(copy.deepcopy(record), patient_id="dpl-pt", terminology=TERMINOLOGY,
+                      today=dt.date(2026, 11, 22))
+    (tumour,) = case.tumours
+    assert set(tumour.conditions) == {"Condition/dpl-cond-ups-1", "Condition/dpl-cond-ups-2",
+                                      "Condition/dpl-cond-ups-enc"}
+    assert tumour.verification is Verification.CONFIRMED
+    assert tumour.diagnosis_date == dt.date(2026, 10, 20)
+    assert tumour.grade is not None and tumour.grade.value == 3
+    assert tumour.size_cm is not None and tumour.size_cm.value == 9.2
+    assert tumour.depth is not None and tumour.entity.value is Entity.STS
