@@ -93,7 +93,8 @@ class CardRenderer:
             spec = self.catalogue.get(moved.carried_by)
             lines.append(self.knowledge.orders.moved_order.format(
                 order=self.knowledge.orders.orders[moved.kind].text,
-                card=spec.title if spec else moved.carried_by, id=moved.carried_by))
+                card=spec.title if spec else moved.carried_by, id=moved.carried_by,
+                about=moved.about))
         return ["\n".join(f"- {line}" for line in lines)] if lines else []
 
     def _suggestion(self, spec: SuggestionSpec, labels: Mapping[str, str], values: _Values,

@@ -165,6 +165,7 @@ def test_order_hook_cards_keep_their_deletes_and_the_first_draft_keeps_the_creat
                                      ("create", "nab-Sirolimus (Fyarro), mTOR inhibitor")}
     assert _actions(other) == [("delete", second)]
     assert "Sirolimus (mTOR inhibitor): suggested on the card" in other["detail"]
+    assert f"about `{first}`" in other["detail"]
     assert other["overrideReasons"]
 
 

@@ -80,10 +80,12 @@ class MovedOrder:
     Attributes:
         kind: the order's kind in orders.toml.
         carried_by: catalogue id of the card that creates it.
+        about: that card's subject (a tumour's Condition id or a draft order's reference).
     """
 
     kind: str
     carried_by: str
+    about: str = ""
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,8 @@ def one_create_per_order(recommendations: Sequence[Recommendation], case: Case,
                 if owner == index:
                     creates.append(order)
                 else:
-                    moved.append(MovedOrder(order.kind, recommendations[owner].id))
+                    carrier_rec = recommendations[owner]
+                    moved.append(MovedOrder(order.kind, carrier_rec.id, carrier_rec.subject))
             kept = dataclasses.replace(suggestion, creates=tuple(creates))
             if (creates or suggestion.deletes) and all(
                     (kept.creates, kept.deletes) != (other.creates, other.deletes)

@@ -77,7 +77,8 @@ class OrderData(BaseModel):
     orders: dict[str, OrderTemplate]
     override_reasons: dict[str, str] = Field(min_length=1)
     moved_order: str = Field(min_length=1)
-    """What a card says of an order another card carries: ``{order}``, ``{card}``, ``{id}``."""
+    """What a card says of an order another card carries: ``{order}``, ``{card}``, ``{id}``,
+    ``{about}``."""
 
 
 class Knowledge(BaseModel):
