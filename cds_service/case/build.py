@@ -133,7 +133,7 @@ def _tumours(seeds: list[TumourSeed], findings: list[Finding],
     extra: list[Finding] = []
     for lesion in lesions:
         seed = merge_seeds(lesion, terminology)
-        found = list(dict.fromkeys(f for s in lesion.seeds for f in morph[s.ref]))
+        found = list({id(f): f for s in lesion.seeds for f in morph[s.ref]}.values())
         entity = resolve_entity(seed, found, terminology)
         if entity is not None:
             resolved.append((seed, entity, found))
