@@ -58,6 +58,7 @@ class CardRenderer:
         sources = "; ".join(f"*{self.catalogue.sources[key].title}*" for key in spec.sources)
         detail = "\n\n".join([
             text.detail[rec.variant].format_map(values).strip(),
+            *self._moved(rec),
             _why(rec.facts),
             "**Evidence**\n\n" + text.evidence.format_map(values).strip(),
             f"**Sources:** {sources}",
@@ -84,6 +85,17 @@ class CardRenderer:
                         url=f"{base_url}/recommendations/{spec.id}", type=LinkType.ABSOLUTE)],
             extension={EXTENSION_KEY: _explanation(rec)},
         )
+
+    def _moved(self, rec: Recommendation) -> list[str]:
+        """One line per order another card carries (never two cards creating one order)."""
+        lines = []
+        for moved in rec.moved:
+            spec = self.catalogue.get(moved.carried_by)
+            lines.append(self.knowledge.orders.moved_order.format(
+                order=self.knowledge.orders.orders[moved.kind].text,
+                card=spec.title if spec else moved.carried_by, id=moved.carried_by,
+                about=moved.about))
+        return ["\n".join(f"- {line}" for line in lines)] if lines else []
 
     def _suggestion(self, spec: SuggestionSpec, labels: Mapping[str, str], values: _Values,
                     patient_id: str) -> Suggestion:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from cds_service.fhir.sieve import Sieve
 from cds_service.guidelines.catalogue import Catalogue
 from cds_service.guidelines.engine import Engine
 from cds_service.guidelines.engine import Evaluation
+from cds_service.guidelines.single_orders import one_create_per_order
+from cds_service.guidelines.single_orders import order_identity
 from cds_service.guidelines.wording import load_knowledge
 from cds_service.hooks.models import Card
 from cds_service.hooks.models import Hook
@@ -100,8 +103,12 @@ class Guidance:
         return Sieve(self.could_matter, JUDGED_FIELDS)
 
     def evaluate(self, case: Case, hook: Hook) -> Evaluation:
-        """Run the engine on ``case`` for ``hook``."""
-        return self.engine.evaluate(case, hook, self.effective_today())
+        """Run the engine on ``case`` for ``hook``; two cards never create the same order."""
+        evaluation = self.engine.evaluate(case, hook, self.effective_today())
+        recommendations = one_create_per_order(
+            evaluation.recommendations, case, self.engine.catalogue.ids,
+            order_identity(self.renderer.knowledge.orders.orders))
+        return dataclasses.replace(evaluation, recommendations=recommendations)
 
     def decide(self, request: HookRequest, record: PatientRecord, base_url: str) -> Decision:
         """Cards for one call; ``base_url`` is this service's public base URL."""

@@ -43,7 +43,10 @@ CASES = [
      "ServiceRequest/ct15-draft-ct-thigh", ("ServiceRequest", {(CPT, "73718")})),
     ("pecoma-broad-ligament-resected", "order-sign.json", "pecoma-chest-ct-not-xray",
      "ServiceRequest/p12-draft-cxr", ("ServiceRequest", {(CPT, "71250"), (LOINC, "29252-4")})),
-    ("sts-local-recurrence", "patient-view.json", "sts-recurrence-intensify",
+    # recommendations.md "The patient as a whole (revised)": the overdue surveillance card (warning,
+    # first in catalogue order) now carries the chest CT that sts-recurrence-intensify also
+    # proposed; tests/test_single_orders.py checks the recurrence card names it.
+    ("sts-local-recurrence", "patient-view.json", "sts-surveillance-plan",
      None, ("ServiceRequest", {(CPT, "71250"), (LOINC, "29252-4")})),
     ("sts-grade-unknown-resected", "patient-view.json", "sts-surveillance-plan",
      None, ("ServiceRequest", {(CPT, "71250"), (LOINC, "29252-4")})),

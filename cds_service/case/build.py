@@ -13,6 +13,12 @@ from cds_service.case.conditions import map_condition
 from cds_service.case.fhir_values import parse_date
 from cds_service.case.findings import Finding
 from cds_service.case.findings import TumourSeed
+from cds_service.case.lesions import Lesion
+from cds_service.case.lesions import as_named
+from cds_service.case.lesions import component_findings
+from cds_service.case.lesions import group_lesions
+from cds_service.case.lesions import merge_seeds
+from cds_service.case.lesions import retarget
 from cds_service.case.medications import map_medication
 from cds_service.case.metastases import with_metastasectomies
 from cds_service.case.model import Case
@@ -30,6 +36,7 @@ from cds_service.case.procedures import map_procedure
 from cds_service.case.procedures import map_service_request
 from cds_service.case.select import select_resources
 from cds_service.case.tumours import build_tumour
+from cds_service.case.tumours import entity_concept
 from cds_service.case.tumours import fractures_of
 from cds_service.case.tumours import resolve_entity
 from cds_service.terminology import Terminology
@@ -86,8 +93,8 @@ def build_case(
             medications += map_medication(resource, terminology)
     tumour_findings = [f for f in findings if f.kind not in _PATIENT_LEVEL]
     patient_findings = [f for f in findings if f.kind in _PATIENT_LEVEL]
-    tumours = with_metastasectomies(_tumours(seeds, tumour_findings, terminology),
-                                    patient_findings)
+    merged, aliases = _tumours(seeds, tumour_findings, terminology)
+    tumours = with_metastasectomies(merged, patient_findings)
     return Case(
         patient=patient,
         tumours=tuple(tumours),
@@ -96,27 +103,70 @@ def build_case(
         radiotherapy=tuple(_events(patient_findings, "radiotherapy")),
         referrals=tuple(_events(patient_findings, "referral")),
         fractures=tuple(fractures_of(patient_findings, tumours, terminology)),
-        draft_orders=tuple(_orders(draft_orders, selections, terminology)),
+        draft_orders=tuple(_reasons_merged(_orders(draft_orders, selections, terminology),
+                                           aliases)),
         unreadable=selection.unreadable,
     )
 
 
 def _tumours(seeds: list[TumourSeed], findings: list[Finding],
-             terminology: Terminology) -> list[Tumour]:
-    primaries = [s for s in seeds if not (s.recurrence_record or s.metastasis_record)]
-    seeds = primaries if primaries else seeds
+             terminology: Terminology) -> tuple[list[Tumour], dict[str, str]]:
+    """The tumours, one per lesion, and ``Condition/<id>`` of each merged record -> the ref of
+    the tumour that absorbed it."""
+    primaries = [s for s in seeds if not s.recurrence_record]
+    seeds = _without_metastasis_records(primaries, terminology) if primaries else seeds
+    # Morphology results go to lesions as their own words group them (a result naming no
+    # Condition still reaches a lesion recorded twice at one site), then every seed of the
+    # lesion reads them to settle its entity.
     morphology = [f for f in findings if f.kind == "morphology"]
-    sites = {s.ref: site_of(s.sites, terminology) for s in seeds}
-    by_seed = attach(morphology, sites, terminology)
-    resolved: list[tuple[TumourSeed, Fact[Entity]]] = []
-    for seed in seeds:
-        entity = resolve_entity(seed, by_seed.get(seed.ref, []), terminology)
+    named = {s.ref: entity_concept(as_named(s, terminology), [], terminology) for s in seeds}
+    first = group_lesions(seeds, named, terminology)
+    first_aliases = {ref: lesion.primary.ref for lesion in first for ref in lesion.refs}
+    by_lesion = attach([retarget(f, first_aliases) for f in morphology],
+                       {lesion.primary.ref: site_of(_sites(lesion), terminology)
+                        for lesion in first}, terminology)
+    morph = {s.ref: by_lesion.get(first_aliases[s.ref], []) for s in seeds}
+    entities = {s.ref: entity_concept(as_named(s, terminology), morph[s.ref], terminology)
+                for s in seeds}
+    lesions = group_lesions([s for s in seeds if entities[s.ref] is not None or s.components
+                             or s.generic], entities, terminology)
+    aliases = {ref: lesion.primary.ref for lesion in lesions for ref in lesion.refs[1:]}
+    resolved: list[tuple[TumourSeed, Fact[Entity], list[Finding]]] = []
+    extra: list[Finding] = []
+    for lesion in lesions:
+        seed = merge_seeds(lesion, terminology)
+        found = list({id(f): f for s in lesion.seeds for f in morph[s.ref]}.values())
+        entity = resolve_entity(seed, found, terminology)
         if entity is not None:
-            resolved.append((seed, entity))
-    tumour_sites: dict[str, Site | None] = {seed.ref: sites[seed.ref] for seed, _ in resolved}
-    grouped = attach([f for f in findings if f.kind != "morphology"], tumour_sites, terminology)
-    return [build_tumour(seed, entity, by_seed.get(seed.ref, []) + grouped.get(seed.ref, []),
-                         terminology) for seed, entity in resolved]
+            resolved.append((seed, entity, found))
+            extra += component_findings(lesion, terminology)
+    tumour_sites: dict[str, Site | None] = {
+        seed.ref: site_of(seed.sites, terminology) for seed, _, _ in resolved}
+    rest = [retarget(f, aliases) for f in findings if f.kind != "morphology"] + extra
+    grouped = attach(rest, tumour_sites, terminology)
+    return [build_tumour(seed, entity, found + grouped.get(seed.ref, []), terminology)
+            for seed, entity, found in resolved], aliases
+
+
+def _without_metastasis_records(seeds: list[TumourSeed],
+                                terminology: Terminology) -> list[TumourSeed]:
+    """Drop each Condition that names a tumour with its spread in words only ("PEComa metastatic
+    to lung") when the same lesion is recorded as a primary that names its entity: it is that
+    tumour's metastasis, and its facts go to it at assembly. Beside a generic copy only
+    (sarcoma NOS) it is the lesion's specific name, and beside no compatible primary a tumour of
+    its own: it stays."""
+    if not any(s.metastasis_record for s in seeds):
+        return seeds
+    named = {s.ref: entity_concept(as_named(s, terminology), [], terminology) for s in seeds}
+    dropped = {s.ref for lesion in group_lesions(seeds, named, terminology)
+               if any(named[o.ref] is not None and not (o.metastasis_record or o.generic)
+                      for o in lesion.seeds)
+               for s in lesion.seeds if s.metastasis_record}
+    return [s for s in seeds if s.ref not in dropped]
+
+
+def _sites(lesion: Lesion) -> list[str]:
+    return [site for seed in lesion.seeds for site in seed.sites]
 
 
 def _imaging(findings: list[Finding], terminology: Terminology) -> Iterable[ImagingStudy]:
@@ -143,10 +193,21 @@ def _orders(bundle: JsonObject | None, selections: Collection[str] | None,
             yield map_draft_order(resource, selections, terminology)
 
 
+def _reasons_merged(orders: Iterable[DraftOrder], aliases: dict[str, str]) -> Iterable[DraftOrder]:
+    # An order for a Condition merged into another tumour is an order for that tumour.
+    for order in orders:
+        if any(ref in aliases for ref in order.reason_refs):
+            refs = tuple(dict.fromkeys(aliases.get(r, r) for r in order.reason_refs))
+            order = order.model_copy(update={"reason_refs": refs})
+        yield order
+
+
 def _patient(resource: JsonObject, patient_id: str, today: dt.date | None) -> Patient:
     birth = parse_date(resource.get("birthDate"))
     age = None
     if birth and today:
         age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
     gender = resource.get("gender")
-    return Patient(id=patient_id, age_years=age, sex=gender if isinstance(gender, str) else None)
+    return Patient(id=patient_id, age_years=age, sex=gender if isinstance(gender, str) else None,
+                   deceased=resource.get("deceasedBoolean") is True,
+                   deceased_date=parse_date(resource.get("deceasedDateTime")))

@@ -16,6 +16,7 @@ from cds_service.case.fhir_values import referenced
 from cds_service.case.fhir_values import status_code
 from cds_service.case.findings import Finding
 from cds_service.case.findings import TumourSeed
+from cds_service.case.lesions import generic_name
 from cds_service.case.narrative import narrative_facts
 from cds_service.terminology import Match
 from cds_service.terminology import Terminology
@@ -60,7 +61,9 @@ def map_condition(resource: JsonObject, terminology: Terminology) -> list[Tumour
         and not related_conditions(resource)
     if spread and not metastasis_record:
         return list(findings)  # a secondary-malignancy record, about a primary tumour
-    if not entities and about:
+    components = tuple(c for c in in_domain(matches, "finding")
+                       if attribute(terminology, c, "component"))
+    if not entities and not components and about:
         return list(findings)  # a fracture, a recurrence: about a tumour, not a tumour
     recurrence_record = any(f.kind == "recurrence" and f.targets != (ref,) for f in about)
     # The entity is the most specific one named; its provenance is that of its own matches.
@@ -85,6 +88,8 @@ def map_condition(resource: JsonObject, terminology: Terminology) -> list[Tumour
         texts=tuple(_texts(resource)),
         recurrence_record=recurrence_record,
         metastasis_record=metastasis_record,
+        components=components,
+        generic=generic_name(entities, components, matches, terminology),
     )
     record = recurrence_record or metastasis_record
     # A record of spread or recurrence names no tumour of its own unless the record has no

@@ -29,6 +29,12 @@ class TumourSeed:
         metastasis_record: the Condition names a tumour with its distant spread in words only
             ("leiomyosarcoma metastatic to lung"); when the record holds another primary tumour
             it is that tumour's metastasis, not a tumour of its own.
+        components: ``finding/*`` concepts naming a component or transformation of a tumour
+            (``finding/rms-component``) that the Condition states present.
+        generic: its entity is named only generically (sarcoma NOS, the ICD-10-CM C49 site
+            class, spindle cell neoplasm NOS): it may be a copy of any more specific diagnosis.
+        records: every ``Condition/<id>`` merged into this seed (one lesion recorded several
+            times), ``ref`` first; empty for a seed of one Condition.
     """
 
     ref: str
@@ -44,6 +50,9 @@ class TumourSeed:
     texts: tuple[str, ...] = ()
     recurrence_record: bool = False
     metastasis_record: bool = False
+    components: tuple[str, ...] = ()
+    generic: bool = False
+    records: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

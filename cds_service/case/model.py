@@ -268,6 +268,17 @@ class Tumour(_Frozen):
     local_recurrences: tuple[Fact[dt.date | None], ...] = ()
     ihc: tuple[IhcResult, ...] = ()
     molecular: tuple[MolecularResult, ...] = ()
+    records: tuple[str, ...] = ()
+    """Every Condition recording this one lesion (``source`` first) when it is recorded more than
+    once (problem list and encounter diagnosis, ICD-10-CM and SNOMED, a component); else empty."""
+    grade_conflicts: tuple[Fact[int], ...] = ()
+    """Different grades recorded on one date: the record does not settle which is right (the
+    highest is used; ``case-data-incomplete`` names the conflict)."""
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """``Condition/<id>`` of every record of this tumour, ``source`` first."""
+        return self.records or (self.source,)
 
     @property
     def is_active(self) -> bool:
@@ -343,6 +354,14 @@ class Patient(_Frozen):
     id: str
     age_years: int | None = None
     sex: str | None = None
+    deceased: bool = False
+    """``Patient.deceasedBoolean`` is true."""
+    deceased_date: dt.date | None = None
+    """``Patient.deceasedDateTime``, where recorded."""
+
+    def is_deceased(self, today: dt.date) -> bool:
+        """Dead on ``today``: deceasedBoolean true, or deceasedDateTime on or before today."""
+        return self.deceased or (self.deceased_date is not None and self.deceased_date <= today)
 
 
 class Case(_Frozen):

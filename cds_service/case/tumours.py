@@ -60,24 +60,28 @@ _DEPTH = {"depth/deep": Depth.DEEP, "depth/superficial": Depth.SUPERFICIAL}
 def resolve_entity(seed: TumourSeed, morphology: list[Finding],
                    terminology: Terminology) -> Fact[Entity] | None:
     """The tumour's entity from its Condition and morphology results; None if not a tumour."""
-    best = _entity_concept(seed, morphology, terminology)
-    key = terminology.attributes(best).get("entity") if best else None
-    if not isinstance(key, str) or key not in Entity._value2member_map_:
+    best = entity_concept(seed, morphology, terminology)
+    if best is None:
         return None
-    sources = [seed.ref] + [f.source for f in morphology if best in f.value]
+    key = terminology.attributes(best).get("entity")
+    sources = [*(seed.records or (seed.ref,))] + [f.source for f in morphology if best in f.value]
     # From text only when no source names the entity by a code.
     from_text = all([seed.from_text] * (best in seed.concepts)
                     + [f.from_text for f in morphology if best in f.value])
-    return _EntityFact(value=Entity(key), sources=tuple(dict.fromkeys(sources)),
+    return _EntityFact(value=Entity(str(key)), sources=tuple(dict.fromkeys(sources)),
                        date=seed.diagnosis_date, from_text=from_text)
 
 
-def _entity_concept(seed: TumourSeed, morphology: list[Finding],
-                    terminology: Terminology) -> str | None:
+def entity_concept(seed: TumourSeed, morphology: list[Finding],
+                   terminology: Terminology) -> str | None:
+    """The most specific entity concept of a seed and its morphology results, when it names an
+    entity of the catalogue; None when it names none (not a tumour)."""
     concepts = [c for c in seed.concepts if c.startswith("entity/")]
     for finding in morphology:
         concepts += [c for c in finding.value if c.startswith("entity/")]
-    return terminology.most_specific(concepts)
+    best = terminology.most_specific(concepts)
+    key = terminology.attributes(best).get("entity") if best else None
+    return best if isinstance(key, str) and key in Entity._value2member_map_ else None
 
 
 def build_tumour(seed: TumourSeed, entity: Fact[Entity], findings: list[Finding],
@@ -88,7 +92,7 @@ def build_tumour(seed: TumourSeed, entity: Fact[Entity], findings: list[Finding]
         by_kind.setdefault(finding.kind, []).append(finding)
     molecular = tuple(_molecular(by_kind.get("molecular", [])))
     site = site_of(seed.sites, terminology)
-    concept = _entity_concept(seed, by_kind.get("morphology", []), terminology)
+    concept = entity_concept(seed, by_kind.get("morphology", []), terminology)
     spindle = bool(concept and terminology.attributes(concept).get("spindle"))
     return Tumour(
         id=seed.ref.split("/", 1)[1],
@@ -116,6 +120,8 @@ def build_tumour(seed: TumourSeed, entity: Fact[Entity], findings: list[Finding]
         local_recurrences=tuple(_recurrences(by_kind.get("recurrence", []))),
         ihc=tuple(_ihc(by_kind.get("ihc", []))),
         molecular=molecular,
+        records=seed.records if len(seed.records) > 1 else (),
+        grade_conflicts=tuple(_conflicts(by_kind.get("grade", []))),
     )
 
 
@@ -152,6 +158,17 @@ def _extreme(findings: list[Finding]) -> Fact[Any] | None:
         return None
     finding = max(findings, key=lambda f: f.value)
     return _fact(finding, finding.value)
+
+
+def _conflicts(findings: list[Finding]) -> Iterable[Fact[Any]]:
+    # Two different grades recorded on one date: the highest is used, the conflict is named.
+    by_date: dict[dt.date, dict[Any, Finding]] = {}
+    for finding in findings:
+        if finding.date is not None:
+            by_date.setdefault(finding.date, {}).setdefault(finding.value, finding)
+    for values in by_date.values():
+        if len(values) > 1:
+            yield from (_fact(f, value) for value, f in sorted(values.items()))
 
 
 def _any_present(findings: list[Finding]) -> Fact[bool] | None:

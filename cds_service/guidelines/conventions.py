@@ -344,7 +344,7 @@ def tumour_facts(tumour: Tumour) -> list[UsedFact]:
     """The facts that identify a tumour on a card: diagnosis, status and site."""
     facts = [UsedFact(f"diagnosis: {ENTITY_NAMES[entity_of(tumour)]}",
                       tumour.clinical_status.value if tumour.clinical_status else "active",
-                      tumour.diagnosis_date, (tumour.source,))]
+                      tumour.diagnosis_date, tumour.conditions)]
     if tumour.site is not None:
         facts.append(UsedFact.of("site", tumour.site))
     return facts

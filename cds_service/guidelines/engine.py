@@ -110,7 +110,13 @@ class Engine:
         self._order = {rec_id: index for index, rec_id in enumerate(self.catalogue.ids)}
 
     def evaluate(self, case: Case, hook: Hook, today: dt.date) -> Evaluation:
-        """Run every rule whose catalogue entry lists ``hook``; deterministic for a given input."""
+        """Run every rule whose catalogue entry lists ``hook``; deterministic for a given input.
+
+        A deceased patient gets no cards on any hook (recommendations.md "The patient as a
+        whole"): no rule runs.
+        """
+        if case.patient.is_deceased(today):
+            return Evaluation(())
         context = RuleContext(hook=hook, today=today)
         fired: list[Recommendation] = []
         failures: list[RuleFailure] = []

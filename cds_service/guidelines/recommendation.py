@@ -74,6 +74,21 @@ class SuggestionSpec:
 
 
 @dataclass(frozen=True)
+class MovedOrder:
+    """An order this card would create that another card carries (two cards never create it).
+
+    Attributes:
+        kind: the order's kind in orders.toml.
+        carried_by: catalogue id of the card that creates it.
+        about: that card's subject (a tumour's Condition id or a draft order's reference).
+    """
+
+    kind: str
+    carried_by: str
+    about: str = ""
+
+
+@dataclass(frozen=True)
 class Recommendation:
     """One recommendation that fired for one tumour or one draft order.
 
@@ -86,6 +101,7 @@ class Recommendation:
         facts: the facts the decision used, for the detail and the extension.
         suggestions: what the card proposes.
         against_order: True when the card advises against a draft order (overrideReasons).
+        moved: orders another card creates instead of this one, named in the detail.
     """
 
     id: str
@@ -96,3 +112,4 @@ class Recommendation:
     facts: tuple[UsedFact, ...] = ()
     suggestions: tuple[SuggestionSpec, ...] = ()
     against_order: bool = False
+    moved: tuple[MovedOrder, ...] = ()

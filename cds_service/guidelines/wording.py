@@ -65,6 +65,8 @@ class OrderTemplate(BaseModel):
     codings_by_site: dict[str, tuple[dict[str, str], ...]] = {}
     category: dict[str, Any] | None = None
     copy_body_site: bool = False
+    per_patient: bool = False
+    """One such order per patient (chest CT, referral, a drug), not one per tumour or body site."""
 
 
 class OrderData(BaseModel):
@@ -74,6 +76,9 @@ class OrderData(BaseModel):
 
     orders: dict[str, OrderTemplate]
     override_reasons: dict[str, str] = Field(min_length=1)
+    moved_order: str = Field(min_length=1)
+    """What a card says of an order another card carries: ``{order}``, ``{card}``, ``{id}``,
+    ``{about}``."""
 
 
 class Knowledge(BaseModel):

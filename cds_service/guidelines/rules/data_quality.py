@@ -169,13 +169,18 @@ def data_incomplete(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
     """Per tumour, the facts whose absence blocks guidance; per record, the unreadable resources."""
     for tumour in case.tumours:
         gaps, entity = tumour_gaps(tumour, case), ENTITY_NAMES[tumour.entity.value]
-        if gaps:
+        conflicts = _grade_conflict(tumour)
+        if gaps or conflicts:
+            names = list(gaps) + [_CONFLICT] * bool(conflicts)
             yield Recommendation(
                 id="case-data-incomplete", indicator=Indicator.INFO, subject=tumour.id,
-                values={"entity": entity, "where": where(tumour), "gaps": _gap_lines(gaps),
-                        "facts": _short_list(list(gaps), _SUMMARY_BUDGET - len(entity))},
+                values={"entity": entity, "where": where(tumour),
+                        "gaps": "\n".join(filter(None, (_gap_lines(gaps), conflicts))),
+                        "facts": _short_list(names, _SUMMARY_BUDGET - len(entity))},
                 facts=(*tumour_facts(tumour), *_context_facts(tumour),
-                       *(UsedFact(fact, "not recorded") for fact in gaps)),
+                       *(UsedFact(fact, "not recorded") for fact in gaps),
+                       *(UsedFact(_CONFLICT, f"grade {g.value}", g.date, g.sources)
+                         for g in tumour.grade_conflicts)),
             )
     if case.unreadable:
         yield Recommendation(
@@ -186,6 +191,19 @@ def data_incomplete(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
             facts=tuple(UsedFact("unreadable resource", "could not be read, skipped",
                                  sources=(ref,)) for ref in case.unreadable),
         )
+
+
+_CONFLICT = "histologic grade (conflicting records)"
+
+
+def _grade_conflict(tumour: Tumour) -> str:
+    """Two different grades recorded on one date (one lesion recorded twice): named, not settled."""
+    if not tumour.grade_conflicts:
+        return ""
+    found = ", ".join(f"grade {g.value} ({', '.join(g.sources)}, {g.date})"
+                      for g in tumour.grade_conflicts)
+    return (f"- **{_CONFLICT}** — recorded on the same date as {found}; the highest is used "
+            "until the record settles which is right")
 
 
 @cache
