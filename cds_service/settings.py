@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite:///{DEFAULT_DATA_DIR / 'cds-service.sqlite3'}"
     """SQLAlchemy URL of the feedback store, card ledger and JWT replay store."""
 
+    ledger_spool_dir: Path | None = None
+    """Local directory where each answered card is written before the response (replayed into the
+    card ledger at the next worker start); unset = ``ledger-spool`` beside the SQLite database
+    file, else ``var/ledger-spool``."""
+
     public_base_url: str | None = None
     """Externally visible base URL (``https://cds.example.org``); unset = from the request."""
 
@@ -107,6 +112,20 @@ class Settings(BaseSettings):
     def fhir_max_response_bytes(self) -> int:
         """The FHIR response limit in bytes."""
         return int(self.fhir_max_response_mb * 1024 * 1024)
+
+    @property
+    def ledger_spool_directory(self) -> Path:
+        """Where the card-ledger spool lives (see ``ledger_spool_dir``)."""
+        if self.ledger_spool_dir is not None:
+            return self.ledger_spool_dir
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database_url)
+        database = url.database or ""
+        if url.get_backend_name() == "sqlite" and database and database != ":memory:" \
+                and not database.startswith("file:") and not url.query.get("uri"):
+            return Path(database).parent / "ledger-spool"
+        return DEFAULT_DATA_DIR / "ledger-spool"
 
     def effective_today(self) -> dt.date:
         """Today as the engine sees it: ``CDS_TODAY`` or the real date."""
