@@ -95,7 +95,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         engine.dispose()  # no connection may cross a gunicorn fork
     sessions = make_sessionmaker(engine)
     salt = settings.ledger_salt.get_secret_value() if settings.ledger_salt else None
-    ledger = LedgerWriter(sessions, salt, spool=LedgerSpool(settings.ledger_spool_directory))
+    spool_dir = settings.ledger_spool_directory
+    ledger = LedgerWriter(sessions, salt,
+                          spool=LedgerSpool(spool_dir) if spool_dir is not None else None)
     registry = ServiceRegistry(settings, catalogue, sessions, ledger, guidance.decide,
                                guidance.sieve())
 
