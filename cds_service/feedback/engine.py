@@ -57,8 +57,9 @@ TABLE ... ACCESS EXCLUSIVE``) costs one request a second, not the lock's whole d
 POOL_CHECKOUT_TIMEOUT_S = 1.0
 """How long a thread waits for a pooled connection when all are in use (SQLAlchemy: 30 s)."""
 
-REQUEST_WAIT_S = 1.5
-"""How long a thread may hold one PostgreSQL connection before the watchdog cuts its socket.
+REQUEST_WAIT_S = 1.7
+"""How long a thread may hold one PostgreSQL connection before the watchdog cuts its socket
+(longer than the server's statement timeout, which fails a slow statement without the cut).
 
 The server-side timeouts cannot help when the server (or the network to it) hangs: TCP still
 acknowledges, and the driver waits for an answer forever. A thread's limit is changed with
@@ -220,14 +221,19 @@ def _watch_and_ping(dbapi_connection: Any, connection_record: Any, _proxy: Any) 
         info[_WATCH_KEY] = _watchdog.arm(dbapi_connection, limit)
     if info.pop(_FRESH_KEY, False):
         return
+    started = time.monotonic()
     try:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("SELECT 1")
         finally:
             cursor.close()
-    except Exception as exc:  # any failure: the pool replaces the connection and retries
+    except Exception as exc:
         _watchdog.disarm(info.pop(_WATCH_KEY, None))
+        if limit is not None and time.monotonic() - started >= limit:
+            # The watchdog cut a hung connection: the thread's time is spent, no new attempt.
+            raise PoolTimeout("the database did not answer in time") from exc
+        # Any other failure (a connection broken meanwhile): the pool replaces it and retries.
         raise DisconnectionError(f"ping failed: {type(exc).__name__}") from exc
 
 
