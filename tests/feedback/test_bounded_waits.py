@@ -12,11 +12,19 @@ table of this test's own schema, released by the test and, whatever happens, by 
 from __future__ import annotations
 
 import datetime as dt
+import http.client
+import json
+import os
+import signal
+import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,3 +249,65 @@ def test_a_locked_sqlite_store_costs_feedback_a_503_in_seconds(
         holder.rollback()
         holder.close()
     assert client.post(f"{SERVICE_URL}/feedback", json=feedback(card)).status_code == 200
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, float]:
+    """(status, seconds) of one request; status 0 when it got no answer within 30 s."""
+    started = time.monotonic()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException):
+        status = 0
+    finally:
+        connection.close()
+    return status, time.monotonic() - started
+
+
+def test_feedback_on_a_hung_database_never_takes_every_thread_from_healthz(
+    proxy: TcpProxy, migrated_postgres: str, tmp_path: Path
+) -> None:
+    # gunicorn with one worker of two threads: four feedback posts at a hung database must not
+    # hold both threads for the whole hang, or /healthz (the liveness probe) times out.
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("CDS_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update({"CDS_DATABASE_URL": via_proxy(migrated_postgres, proxy.port),
+                "CDS_TODAY": TODAY.isoformat(), "CDS_LEDGER_SPOOL_DIR": str(tmp_path / "spool")})
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port),
+         "--workers", "1", "--threads", "2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    body = json.dumps(feedback("a-card")).encode()
+    try:
+        deadline = time.monotonic() + 60
+        while _request(port, "GET", "/healthz")[0] != 200:
+            assert time.monotonic() < deadline and server.poll() is None, "no start"
+            time.sleep(0.2)
+        with ThreadPoolExecutor(max_workers=4) as pool:  # both threads get a pooled connection
+            warm = [pool.submit(_request, port, "POST", f"{SERVICE_URL}/feedback", body)
+                    for _ in range(8)]
+            assert [post.result()[0] for post in warm] == [200] * 8
+        proxy.stall(FAULT_S)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            posts = [pool.submit(_request, port, "POST", f"{SERVICE_URL}/feedback", body)
+                     for _ in range(4)]
+            time.sleep(0.5)  # both threads are now on the database
+            health = _request(port, "GET", "/healthz")
+            answers = [post.result() for post in posts]
+        assert health[0] == 200 and health[1] < ANSWERED_S, f"/healthz: {health}"
+        for status, seconds in answers:
+            assert status == 503 and seconds < ANSWERED_S, f"feedback: {status} {seconds:.1f} s"
+    finally:
+        proxy.resume()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
