@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy import inspect
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cds_service.feedback.engine import StoreUnavailable
 from cds_service.feedback.engine import wait_limit
@@ -74,6 +75,8 @@ def current_revision(engine: Engine) -> str | None:
             revisions = versions.scalars().all()
     except DBAPIError as exc:
         raise StoreUnavailable(f"cannot read the schema revision: {_reason(exc)}") from exc
+    except PoolTimeout as exc:  # the database hung (engine.REQUEST_WAIT_S)
+        raise StoreUnavailable("cannot read the schema revision: no answer in time") from exc
     if len(revisions) > 1:
         raise SchemaOutOfDate(f"the database records several schema revisions: {revisions}")
     return revisions[0] if revisions else None

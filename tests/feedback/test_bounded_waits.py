@@ -172,13 +172,13 @@ def test_a_hung_postgresql_costs_feedback_and_summary_a_503_in_seconds(
     assert (again.status_code, again.get_json()) == (200, {})
 
 
-def test_hook_calls_with_jwt_answer_in_seconds_while_postgresql_hangs(
-    proxy: TcpProxy, migrated_postgres: str, make_app: Callable[..., Flask]
-) -> None:
+TRUST = f'[{{"iss": "{ISSUER}", "jwks_url": "{JWKS_URL}"}}]'
+
+
+@contextmanager
+def jwt_calls(app: Flask) -> Iterator[Callable[[], TestResponse]]:
+    """Patient-view calls to ``app``, each with a fresh signed JWT."""
     signer = Signer(generate_key("ES384"), "ES384", "es-1")
-    app = make_app(via_proxy(migrated_postgres, proxy.port),
-                   trusted_issuers=f'[{{"iss": "{ISSUER}", "jwks_url": "{JWKS_URL}"}}]',
-                   public_base_url=PUBLIC_BASE)
     client = app.test_client()
     body = scenario_request(SCENARIO, "patient-view.json")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as jwks:
@@ -188,15 +188,54 @@ def test_hook_calls_with_jwt_answer_in_seconds_while_postgresql_hangs(
             return client.post(SERVICE_URL, json=body,
                                headers=bearer(signer.token(f"{PUBLIC_BASE}{SERVICE_URL}")))
 
+        yield call
+
+
+def assert_jwt_call_refused_in_seconds(call: Callable[[], TestResponse]) -> None:
+    during = timed(call)
+    assert during.seconds < ANSWERED_S, f"waited {during.seconds:.1f} s"
+    assert during.response.status_code == 503
+    assert during.response.get_json()["issue"][0]["code"] == "transient"
+
+
+def test_hook_calls_with_jwt_answer_in_seconds_while_postgresql_hangs(
+    proxy: TcpProxy, migrated_postgres: str, make_app: Callable[..., Flask]
+) -> None:
+    app = make_app(via_proxy(migrated_postgres, proxy.port), trusted_issuers=TRUST,
+                   public_base_url=PUBLIC_BASE)
+    with jwt_calls(app) as call:
         assert call().status_code == 200  # the replay store's connections are pooled now
         proxy.stall(FAULT_S)
         for _ in range(3):  # one per pooled connection and one that must connect anew
-            during = timed(call)
-            assert during.seconds < ANSWERED_S, f"waited {during.seconds:.1f} s"
-            assert during.response.status_code == 503
-            assert during.response.get_json()["issue"][0]["code"] == "transient"
+            assert_jwt_call_refused_in_seconds(call)
         proxy.resume()
         assert call().status_code == 200
+
+
+def test_hook_calls_with_jwt_answer_in_seconds_while_sqlite_is_locked(
+    tmp_path: Path, make_app: Callable[..., Flask]
+) -> None:
+    database = tmp_path / "store.sqlite3"
+    app = make_app(f"sqlite:///{database}", trusted_issuers=TRUST, public_base_url=PUBLIC_BASE)
+    with jwt_calls(app) as call:
+        with sqlite_locked(database):
+            assert_jwt_call_refused_in_seconds(call)
+        assert call().status_code == 200
+
+
+@contextmanager
+def sqlite_locked(database: Path) -> Iterator[None]:
+    """Another process writing to ``database`` for the whole block (at most ``FAULT_S``)."""
+    holder = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    release = threading.Timer(FAULT_S, holder.rollback)  # released even if the test hangs
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        release.start()
+        yield
+    finally:
+        release.cancel()
+        holder.rollback()
+        holder.close()
 
 
 @contextmanager
@@ -237,17 +276,9 @@ def test_a_locked_sqlite_store_costs_feedback_a_503_in_seconds(
     database = tmp_path / "store.sqlite3"
     client = make_app(f"sqlite:///{database}").test_client()
     card = warm(client)
-    holder = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
-    release = threading.Timer(FAULT_S, holder.rollback)  # released even if the test fails
-    try:
-        holder.execute("BEGIN EXCLUSIVE")  # another process writing for a long time
-        release.start()
+    with sqlite_locked(database):
         assert_transient_within_bound(timed(lambda: client.post(f"{SERVICE_URL}/feedback",
                                                                 json=feedback(card))))
-    finally:
-        release.cancel()
-        holder.rollback()
-        holder.close()
     assert client.post(f"{SERVICE_URL}/feedback", json=feedback(card)).status_code == 200
 
 
