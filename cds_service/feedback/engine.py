@@ -100,7 +100,11 @@ def make_engine(url: str) -> Engine:
         parsed = parsed.update_query_dict({"options": _with_session_defaults(
             parsed.query.get("options"))})
     if is_sqlite:
-        engine = create_engine(parsed, pool_pre_ping=True, pool_timeout=POOL_CHECKOUT_TIMEOUT_S)
+        # A file's pool is a queue (bounded checkout wait); an in-memory database's is one
+        # connection per thread, which never waits.
+        in_memory = parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed)
+        engine = create_engine(parsed, pool_pre_ping=True, **(
+            {} if in_memory else {"pool_timeout": POOL_CHECKOUT_TIMEOUT_S}))
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "checkin", _restore_synchronous)
         return engine

@@ -32,14 +32,11 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cds_service.feedback.engine import wait_limit
-from cds_service.feedback.schema import HookCallRecord
 from cds_service.feedback.spool import LedgerSpool
 from cds_service.feedback.spool import Segment
-from cds_service.feedback.store import HOOK_INSTANCE_CHARS
 from cds_service.feedback.store import FeedbackStore
 from cds_service.feedback.store import IssuedCard
 from cds_service.feedback.store import StoreUnavailable
@@ -183,9 +180,7 @@ class LedgerWriter:
             with self._changed:
                 waiting = list(self._pending)
                 self._pending.clear()
-            for entry, segment in waiting:
-                _lost([entry], "the process stopped before they were written",
-                      spooled=segment is not None)
+            _lost_queued(waiting, "the process stopped before they were written")
         with self._changed:
             self._closed = True
             self._changed.notify_all()
@@ -251,15 +246,13 @@ class LedgerWriter:
                 count = min(len(self._pending), self._max_batch)
                 queued = [self._pending.popleft() for _ in range(count)]
                 self._in_flight = len(queued)
-            batch = [entry for entry, _ in queued]
-            spooled = all(segment is not None for _, segment in queued)
             try:
-                self._write(batch)
+                self._write([entry for entry, _ in queued])
             except StoreUnavailable:
-                _lost(batch, "database unreachable", spooled=spooled)
+                _lost_queued(queued, "database unreachable")
             except Exception:  # a bug must cost this batch only, never the writer
-                log.exception("card ledger writer failed on a batch of %d calls", len(batch))
-                _lost(batch, "the write raised", spooled=spooled)
+                log.exception("card ledger writer failed on a batch of %d calls", len(queued))
+                _lost_queued(queued, "the write raised")
             else:
                 if self._spool is not None:
                     with self._changed:
@@ -284,7 +277,9 @@ class LedgerWriter:
                 for entry in batch for card_uuid, recommendation_id in entry.cards
             ])
             for entry in batch:
-                if entry.has_gaps and not (replaying and _call_recorded(session, entry)):
+                if entry.has_gaps and not (replaying and store.has_call(
+                        hook_instance=entry.hook_instance, service_id=entry.service_id,
+                        called_at=entry.at)):
                     store.record_call(hook_instance=entry.hook_instance,
                                       service_id=entry.service_id, called_at=entry.at,
                                       patient_hash=hashes[entry.patient_id],
@@ -309,22 +304,17 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(_close_all)
 
 
-def _call_recorded(session: Session, entry: LedgerEntry) -> bool:
-    # A replayed entry may have been committed just before its process died: its cards are
-    # ignored as duplicates by their uuid, its call record must be looked for.
-    query = select(HookCallRecord.id).where(
-        HookCallRecord.hook_instance
-        == entry.hook_instance.replace("\x00", "\ufffd")[:HOOK_INSTANCE_CHARS],
-        HookCallRecord.service_id == entry.service_id, HookCallRecord.called_at == entry.at)
-    return session.scalar(query.limit(1)) is not None
-
-
 def _lost(entries: Sequence[LedgerEntry], reason: str, *, spooled: bool = False) -> None:
     kept = " (kept in the spool for the next start)" if spooled else ""
     for entry in entries:
         ledger_write_failed()
         log.error("card ledger not written: %s hookInstance=%s cards=%d%s", reason,
                   entry.hook_instance, len(entry.cards), kept)
+
+
+def _lost_queued(queued: Sequence[tuple[LedgerEntry, Segment | None]], reason: str) -> None:
+    for entry, segment in queued:
+        _lost([entry], reason, spooled=segment is not None)
 
 
 def _not_spooled(entry: LedgerEntry, exc: OSError) -> None:
