@@ -45,8 +45,17 @@ def _free_port() -> int:
 
 
 def _workers(master: int) -> set[int]:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return {int(pid) for pid in children}
+    """The live child processes of ``master`` (gunicorn's workers)."""
+    workers = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (name) state ppid ...": the name may hold spaces, so split after it.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        if int(fields[1]) == master and fields[0] != "Z":
+            workers.add(int(stat.parent.name))
+    return workers
 
 
 def _wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
