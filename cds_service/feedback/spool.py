@@ -99,7 +99,7 @@ class LedgerSpool:
         """Note that one entry of each segment given (repeats count) is now in the ledger."""
         for segment in segments:
             segment.outstanding -= 1
-            if segment.outstanding:
+            if segment.outstanding or segment.fd < 0:  # closed: its file is no longer ours
                 continue
             try:
                 if segment.retired:
@@ -117,7 +117,7 @@ class LedgerSpool:
             if segment.outstanding == 0:
                 self._drop(segment)
             else:
-                os.close(segment.fd)
+                self._release(segment)
                 self._segments.pop(segment.path.name, None)
                 log.warning("ledger spool %s keeps %d uncommitted calls for the next start",
                             segment.path.name, segment.outstanding)
@@ -126,10 +126,7 @@ class LedgerSpool:
     def forget_parent(self) -> None:
         """In a child just forked: the parent's segments (and their locks) stay the parent's."""
         for segment in self._segments.values():
-            try:
-                os.close(segment.fd)  # the parent's descriptor keeps the lock
-            except OSError:
-                pass
+            self._release(segment)  # the parent's descriptor keeps the lock
         self._segments = {}
         self._current = None
 
@@ -180,7 +177,18 @@ class LedgerSpool:
         try:
             segment.path.unlink(missing_ok=True)
         finally:
-            os.close(segment.fd)
+            self._release(segment)
+
+    @staticmethod
+    def _release(segment: Segment) -> None:
+        # Marked closed: a commit noted later (a writer that outlived close()) must never act
+        # on a descriptor number the process may have reused for another file.
+        fd, segment.fd = segment.fd, -1
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 def _encode(entry: LedgerEntry) -> dict[str, Any]:
