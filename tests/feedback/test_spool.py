@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cds_service.feedback import spool as spool_module
 from cds_service.feedback.ledger import LedgerEntry
 from cds_service.feedback.ledger import LedgerWriter
 from cds_service.feedback.schema import CardIssued
@@ -194,3 +195,28 @@ def test_a_card_that_cannot_be_spooled_is_logged_by_uuid_and_counted(
     assert REGISTRY.get_sample_value(NOT_SPOOLED) == before + 2
     assert "uuid-7-a" in caplog.text
     assert "uuid-7-b" in caplog.text
+
+
+def test_a_busy_worker_spool_rotates_and_committed_segments_are_deleted(
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool_module, "SEGMENT_BYTES", 1000)  # a few calls a segment
+    spool = tmp_path / "spool"
+    release = threading.Event()
+    sessions = make_sessionmaker(sqlite_engine)
+
+    def slow() -> Session:  # the writer is behind while the calls come
+        release.wait(30)
+        return sessions()
+
+    writer = LedgerWriter(slow, SALT, spool=LedgerSpool(spool))
+    for n in range(20):
+        writer.submit(entry(n))
+    assert len(list(spool.glob("*.jsonl"))) >= 3  # rotated while nothing was committed
+    assert spooled_uuids(spool) == {f"uuid-{n}-{s}" for n in range(20) for s in "ab"}
+    release.set()
+    assert writer.flush()
+    assert ledger_uuids(sqlite_engine) == {f"uuid-{n}-{s}" for n in range(20) for s in "ab"}
+    assert spooled_uuids(spool) == set()
+    assert len(list(spool.glob("*.jsonl"))) <= 1  # at most the current one, emptied
+    writer.close()
