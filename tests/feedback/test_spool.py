@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from cds_service.feedback.store import StoreUnavailable
 from cds_service.feedback.store import create_schema
 from cds_service.feedback.store import make_engine
 from cds_service.feedback.store import make_sessionmaker
+from cds_service.settings import Settings
 
 AT = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC)
 SALT = "test-salt"
@@ -220,3 +222,20 @@ def test_a_busy_worker_spool_rotates_and_committed_segments_are_deleted(
     assert spooled_uuids(spool) == set()
     assert len(list(spool.glob("*.jsonl"))) <= 1  # at most the current one, emptied
     writer.close()
+
+
+def test_the_default_spool_is_local_to_its_database() -> None:
+    # Beside a SQLite file; for a server database, a directory of its own per database URL, so
+    # that no spool is replayed into another install's ledger; none for an in-memory database.
+    def where(url: str) -> Path | None:
+        return Settings(database_url=url, ledger_spool_dir=None).ledger_spool_directory
+
+    assert where("sqlite:////srv/cds/var/cds.sqlite3") == Path("/srv/cds/var/ledger-spool")
+    assert where("sqlite://") is None
+    assert where("sqlite:///:memory:") is None
+    prod = where("postgresql+psycopg://cds:secret@db:5432/cds")
+    test = where("postgresql+psycopg://cds:secret@db:5432/cds_test")
+    assert prod is not None and test is not None and prod != test
+    assert prod.parent == Path(tempfile.gettempdir())
+    assert "secret" not in str(prod)
+    assert where("postgresql+psycopg://cds:other@db:5432/cds") == prod  # a new password
