@@ -13,6 +13,7 @@ from inprocess import STAGE_MEANING
 from inprocess import STAGES
 from inprocess import HotSpot
 from inprocess import StageTimes
+from ledger_cost import SubmitCost
 from load import Run
 from server import Memory
 
@@ -49,6 +50,7 @@ class Results:
     conditions: list[str] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
     stages: dict[tuple[int, str], StageTimes] = field(default_factory=dict)
+    ledger_cost: list[SubmitCost] = field(default_factory=list)
     sequential: dict[tuple[int, str, bool], Run] = field(default_factory=dict)
     concurrent: dict[tuple[int, str, bool], Run] = field(default_factory=dict)
     first_sight_sequential: dict[int, Run] = field(default_factory=dict)
@@ -138,6 +140,16 @@ def render(results: Results, command: str) -> str:
           *[_fmt(t.median(stage)) for stage in STAGES], _fmt(t.total_ms),
           _fmt(sorted(t.whole_ms)[len(t.whole_ms) // 2])]
          for (size, service), t in sorted(results.stages.items())],
+    )
+    out += ["", "## Card-ledger spool (request path, microseconds per hook call)", ""]
+    out += ["`LedgerWriter.submit` of a nine-card call, with the writer committing in the "
+            "background: queue only, and queue plus the spool line that makes a killed "
+            "worker's answered cards replayable (`bench/ledger_cost.py`). The whole-call and HTTP "
+            "figures include the spool.", ""]
+    out += _table(
+        ["variant", "calls", "submit p50 µs", "submit p99 µs", "all committed after s"],
+        [[cost.variant, str(cost.calls), _fmt(cost.p50_us), _fmt(cost.p99_us),
+          _fmt(cost.committed_s)] for cost in results.ledger_cost],
     )
     out += ["", "## HTTP, one client, sequential (ms)", ""]
     out += _table(

@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import ledger_cost
 import pyspy
 import records
 from fhir_stub import FhirStub
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         gc.collect()
         gc.freeze()
         _in_process(results, work, bodies, scale)
+        log.info("card-ledger submit with and without the spool")
+        results.ledger_cost = ledger_cost.measure(work, max(500, round(5000 * scale)))
         _over_http(results, work, bodies, all_records, scale, jwt=False)
         _over_http(results, work, bodies, all_records, scale, jwt=True)
     results.machine["load average at the end"] = _load_average(before=False)

@@ -21,6 +21,7 @@ from cds_service.auth import guard
 from cds_service.auth.guard import load_verifier
 from cds_service.feedback.ledger import LedgerWriter
 from cds_service.feedback.migrate import check_schema
+from cds_service.feedback.spool import LedgerSpool
 from cds_service.feedback.store import make_engine
 from cds_service.feedback.store import make_sessionmaker
 from cds_service.guidance import Guidance
@@ -95,8 +96,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         engine.dispose()  # no connection may cross a gunicorn fork
     sessions = make_sessionmaker(engine)
     salt = settings.ledger_salt.get_secret_value() if settings.ledger_salt else None
-    registry = ServiceRegistry(settings, catalogue, sessions, LedgerWriter(sessions, salt),
-                               guidance.decide, guidance.sieve())
+    spool_dir = settings.ledger_spool_directory
+    ledger = LedgerWriter(sessions, salt,
+                          spool=LedgerSpool(spool_dir) if spool_dir is not None else None)
+    registry = ServiceRegistry(settings, catalogue, sessions, ledger, guidance.decide,
+                               guidance.sieve())
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

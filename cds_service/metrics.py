@@ -72,6 +72,10 @@ LEDGER_FAILURES = Counter(
     "cds_ledger_write_failures", "Hook calls whose cards were returned but could not be written "
     "to the card ledger.",
 )
+LEDGER_NOT_SPOOLED = Counter(
+    "cds_ledger_cards_not_spooled", "Cards returned before they could be committed to the card "
+    "ledger or written to its local spool (each is logged by uuid).",
+)
 
 
 class Stage(StrEnum):
@@ -120,6 +124,11 @@ def rule_failed(recommendation_id: str) -> None:
 def ledger_write_failed() -> None:
     """Count one hook call whose cards could not be written to the ledger."""
     LEDGER_FAILURES.inc()
+
+
+def ledger_cards_not_spooled(cards: int) -> None:
+    """Count the cards of a call that were returned without being spooled for the ledger."""
+    LEDGER_NOT_SPOOLED.inc(cards)
 
 
 def jwt_rejected(reason: str) -> None:

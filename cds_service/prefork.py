@@ -54,8 +54,10 @@ def post_worker_init(worker: Any) -> None:
 
     They hold sockets and threads, so they are made after the fork (one per worker process), but
     before the first request rather than during it. Without ``preload_app`` the app was loaded in
-    this worker, which then prepares it itself.
+    this worker, which then prepares it itself. The card-ledger writer starts too, and with it
+    the replay of the spools a killed worker left (contract.md, "Accounted for").
     """
+    from cds_service.app import EXTENSION_KEY
     from cds_service.fhir.client import shared_executor
     from cds_service.fhir.client import shared_session
 
@@ -63,6 +65,9 @@ def post_worker_init(worker: Any) -> None:
         prepare(worker.wsgi)
     shared_session()
     shared_executor()
+    state = getattr(worker.wsgi, "extensions", {}).get(EXTENSION_KEY)
+    if state is not None:
+        state.registry.ledger.start()
 
 
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 from pydantic import Field
@@ -32,6 +34,11 @@ class Settings(BaseSettings):
 
     database_url: str = f"sqlite:///{DEFAULT_DATA_DIR / 'cds-service.sqlite3'}"
     """SQLAlchemy URL of the feedback store, card ledger and JWT replay store."""
+
+    ledger_spool_dir: Path | None = None
+    """Local directory where each answered card is written before the response (replayed into the
+    card ledger at the next worker start); unset = ``ledger-spool`` beside the SQLite database
+    file, else a directory in the temporary directory named after the database URL."""
 
     public_base_url: str | None = None
     """Externally visible base URL (``https://cds.example.org``); unset = from the request."""
@@ -126,6 +133,26 @@ class Settings(BaseSettings):
     def fhir_max_response_bytes(self) -> int:
         """The FHIR response limit in bytes."""
         return int(self.fhir_max_response_mb * 1024 * 1024)
+
+    @property
+    def ledger_spool_directory(self) -> Path | None:
+        """Where the card-ledger spool lives (see ``ledger_spool_dir``); None for an in-memory
+        SQLite database, which dies with its process anyway."""
+        if self.ledger_spool_dir is not None:
+            return self.ledger_spool_dir
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database_url)
+        database = url.database or ""
+        if url.get_backend_name() == "sqlite":
+            if not database or database == ":memory:" or "mode=memory" in database:
+                return None
+            if not database.startswith("file:") and not url.query.get("uri"):
+                return Path(database).parent / "ledger-spool"
+        # /tmp is writable even on a read-only root filesystem (deploy/); one directory per
+        # database, so that no spool is ever replayed into another install's ledger.
+        digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()
+        return Path(tempfile.gettempdir()) / f"cds-service-ledger-spool-{digest[:16]}"
 
     def effective_today(self) -> dt.date:
         """Today as the engine sees it: ``CDS_TODAY`` or the real date."""

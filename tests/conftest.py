@@ -17,11 +17,16 @@ from cds_service.settings import Settings
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Drop CDS_* variables (except CDS_TEST_*) so the developer's shell cannot leak in."""
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Drop CDS_* variables (except CDS_TEST_*) so the developer's shell cannot leak in.
+
+    The card-ledger spool goes to the test's own directory: by default a PostgreSQL store's
+    spool is in the machine's temporary directory, where a test's leftovers would stay.
+    """
     for name in list(os.environ):
         if name.startswith("CDS_") and not name.startswith("CDS_TEST_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("CDS_LEDGER_SPOOL_DIR", str(tmp_path / "ledger-spool"))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from flask import request
 
 from cds_service import metrics
 from cds_service.auth.issuers import parse_trusted_issuers
+from cds_service.feedback.engine import wait_limit
 from cds_service.feedback.replay import ReplayStore
 from cds_service.feedback.store import StoreUnavailable
 from cds_service.hooks.errors import ServiceUnavailable
@@ -33,6 +34,10 @@ _PROTECTED_AREAS = ("/cds-services", "/feedback")
 """Path prefixes that need a verified JWT when trust is configured."""
 
 _FEEDBACK_PATH = re.compile(r"^(/cds-services/[^/]+)/feedback$")
+
+REPLAY_CHECK_WAIT_S = 1.0
+"""How long a request waits on the JWT replay store, one small insert, before the database counts
+as unreachable (503): contract.md wants hook calls answered within 2 s even when it hangs."""
 
 
 def load_verifier(settings: Settings) -> JwtVerifier | None:
@@ -106,7 +111,7 @@ def _authenticate() -> Response | None:
 
     base_url = state.settings.public_base_url or request.root_url.rstrip("/")
     try:
-        with state.registry.sessions() as session:
+        with wait_limit(REPLAY_CHECK_WAIT_S), state.registry.sessions() as session:
             caller = verifier.verify(
                 request.headers.get("Authorization"),
                 audiences(base_url, request.path),

@@ -16,8 +16,10 @@ from sqlalchemy import Engine
 from sqlalchemy import inspect
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cds_service.feedback.engine import StoreUnavailable
+from cds_service.feedback.engine import wait_limit
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -73,6 +75,8 @@ def current_revision(engine: Engine) -> str | None:
             revisions = versions.scalars().all()
     except DBAPIError as exc:
         raise StoreUnavailable(f"cannot read the schema revision: {_reason(exc)}") from exc
+    except PoolTimeout as exc:  # the database hung (engine.REQUEST_WAIT_S)
+        raise StoreUnavailable("cannot read the schema revision: no answer in time") from exc
     if len(revisions) > 1:
         raise SchemaOutOfDate(f"the database records several schema revisions: {revisions}")
     return revisions[0] if revisions else None
@@ -93,8 +97,9 @@ def create_schema(engine: Engine) -> None:
     from alembic.util import CommandError
 
     config = alembic_config()
-    try:
-        with engine.begin() as connection:
+    try:  # a migration may take its time (an index on a large ledger): no request is waiting
+        with wait_limit(None), engine.begin() as connection:
+            _lift_timeouts(connection)
             _lock_for_migration(connection)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -109,6 +114,14 @@ def _reason(exc: DBAPIError) -> str:
     # libpq never puts the password in it.
     lines = str(exc.orig).strip().splitlines()
     return f"{type(exc.orig).__name__}: {lines[0] if lines else 'no details'}"
+
+
+def _lift_timeouts(connection: Connection) -> None:
+    # The service's statement and lock timeouts (engine.POSTGRES_SESSION_DEFAULTS), for this
+    # transaction only: waiting for a concurrent migration's lock is expected.
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL statement_timeout = 0"))
+        connection.execute(text("SET LOCAL lock_timeout = 0"))
 
 
 def _lock_for_migration(connection: Connection) -> None:

@@ -172,6 +172,19 @@ class FeedbackStore:
             self._session.add(record)
             self._session.commit()
 
+    def has_call(self, *, hook_instance: str, service_id: str, called_at: dt.datetime) -> bool:
+        """True when :meth:`record_call` already recorded this call (a spool replayed twice).
+
+        Raises:
+            StoreUnavailable: the database cannot be reached.
+        """
+        query = select(HookCallRecord.id).where(
+            HookCallRecord.hook_instance == _db_text(hook_instance, HOOK_INSTANCE_CHARS),
+            HookCallRecord.service_id == service_id, HookCallRecord.called_at == called_at,
+        ).limit(1)
+        with unavailable_on_failure(self._session):
+            return self._session.scalar(query) is not None
+
     def add_feedback(self, service_id: str, items: Sequence[FeedbackItem]) -> int:
         """Store feedback items, each (card uuid, outcome, outcome timestamp) once (FB9).
 

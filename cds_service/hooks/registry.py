@@ -43,6 +43,10 @@ JsonObject = dict[str, Any]
 SessionFactory = Callable[[], Session]
 
 
+SUMMARY_FLUSH_S = 1.0
+"""How long ``/feedback/summary`` waits for this process's pending ledger rows (contract.md: a
+database that hangs costs the summary a 503 within 3 s)."""
+
 Decide = Callable[[HookRequest, PatientRecord, str], Decision]
 """Turns a validated request, its resolved record and the public base URL into a decision."""
 
@@ -146,7 +150,9 @@ class ServiceRegistry:
         Raises:
             ServiceUnavailable: the database is unreachable.
         """
-        self.ledger.flush()  # this process's cards issued so far are counted
+        # This process's cards issued so far are counted, unless the writer is stuck on the
+        # database: then the summary fails (bounded) on its own query below.
+        self.ledger.flush(SUMMARY_FLUSH_S)
         try:
             with self.sessions() as session:
                 return FeedbackStore(session).summary(self.catalogue.ids)

@@ -1,4 +1,5 @@
-"""Test databases: a fresh PostgreSQL schema per test, and a TCP proxy that can cut the line."""
+"""Test databases: a fresh PostgreSQL schema per test, and a TCP proxy that can cut or stall the
+line (a database that hangs: TCP still acknowledges, nothing answers)."""
 
 from __future__ import annotations
 
@@ -68,10 +69,14 @@ def via_proxy(url: str, port: int) -> str:
 
 
 class TcpProxy:
-    """Forwards a loopback port to ``target``; :meth:`cut` drops every connection (an outage)."""
+    """Forwards a loopback port to ``target``; :meth:`cut` drops every connection (an outage),
+    :meth:`stall` holds every byte in either direction until :meth:`resume` (a hung database)."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self._target = (target_host, target_port)
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._resume_timer: threading.Timer | None = None
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._listener: socket.socket | None = None
@@ -97,6 +102,23 @@ class TcpProxy:
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
+    def stall(self, at_most_s: float) -> None:
+        """Stop forwarding, on open and new connections alike, for ``at_most_s`` at most.
+
+        Connections stay open and bytes sent are accepted (the kernel acknowledges them), so a
+        client waits for an answer as it would from a hung server; nothing is lost on resume.
+        """
+        self._flowing.clear()
+        self._resume_timer = threading.Timer(at_most_s, self.resume)
+        self._resume_timer.daemon = True
+        self._resume_timer.start()
+
+    def resume(self) -> None:
+        """Forward again what was held and what comes."""
+        if self._resume_timer is not None:
+            self._resume_timer.cancel()
+        self._flowing.set()
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
@@ -116,12 +138,14 @@ class TcpProxy:
                     return
                 self._sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+                threading.Thread(target=_pump, args=(source, sink, self._flowing),
+                                 daemon=True).start()
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
+def _pump(source: socket.socket, sink: socket.socket, flowing: threading.Event) -> None:
     try:
         while data := source.recv(65536):
+            flowing.wait()
             sink.sendall(data)
     except OSError:
         pass

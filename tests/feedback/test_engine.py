@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from cds_service.feedback.store import FeedbackStore
 from cds_service.feedback.store import StoreUnavailable
@@ -28,7 +29,8 @@ def test_sqlite_engine_creates_directory_and_uses_wal(tmp_path: Path, sqlite_url
         create_schema(engine)
         with make_sessionmaker(engine)() as session:
             assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-            assert session.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
+            # bounded (issue 16): a locked store answers 503 within seconds, not after 10 s
+            assert session.execute(text("PRAGMA busy_timeout")).scalar() == 1_500
     finally:
         engine.dispose()
     assert (tmp_path / "var" / "store.sqlite3").is_file()
@@ -87,3 +89,28 @@ def test_unreachable_postgresql_raises_store_unavailable() -> None:
 def _touch(path: Path) -> Path:
     path.write_text("not a directory")
     return path
+
+
+def test_postgresql_statements_and_lock_waits_are_bounded_unless_the_url_says_otherwise(
+    postgres_url: str,
+) -> None:
+    # Issue 16: a locked table or a slow statement costs a request seconds, not its thread. The
+    # operator's own `options` in the URL win over the defaults, setting by setting.
+    def settings(url: str) -> tuple[str, str, str]:
+        engine = make_engine(url)
+        try:
+            with make_sessionmaker(engine)() as session:
+                return (session.execute(text("SHOW statement_timeout")).scalar_one(),
+                        session.execute(text("SHOW lock_timeout")).scalar_one(),
+                        session.execute(text("SHOW search_path")).scalar_one())
+        finally:
+            engine.dispose()
+
+    schema = make_url(postgres_url).query["options"]
+    assert isinstance(schema, str) and schema.startswith("-csearch_path=")
+    default = settings(postgres_url)
+    assert default[:2] == ("1500ms", "1s")
+    assert default[2] == schema.removeprefix("-csearch_path=")  # the URL's own option is kept
+    longer = make_url(postgres_url).update_query_dict(
+        {"options": f"{schema} -c statement_timeout=5000"}).render_as_string(hide_password=False)
+    assert settings(longer)[:2] == ("5s", "1s")

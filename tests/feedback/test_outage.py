@@ -9,6 +9,7 @@ cut TCP line (every pooled connection dies too); SQLite by its directory vanishi
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -135,3 +136,41 @@ def test_an_outage_costs_the_ledger_and_feedback_never_the_cards(
         assert next(row for row in rows if row["id"] == "unknown")["overridden"] == 1
     finally:
         engine.dispose()
+
+
+def test_cards_answered_during_an_outage_reach_the_ledger_at_the_next_start(
+    outage: Outage, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    # contract.md, "Accounted for": the failed write stays in the local spool, and the next
+    # worker start (here: a new app on the same store and spool) replays it into the ledger, so
+    # feedback on those cards is no longer `unknown`.
+    settings = make_settings(database_url=outage.url, today=TODAY,
+                             ledger_spool_dir=tmp_path / "spool")
+    app = create_app(settings)
+    engine = app.extensions["cds_service"].engine
+    client = app.test_client()
+    call = scenario_request(SCENARIO, "patient-view.json")
+    assert client.post(SERVICE_URL, json=call).status_code == 200
+    ledger_written(app)
+    outage.cut(engine)
+    during = client.post(SERVICE_URL, json=call)
+    assert during.status_code == 200
+    ledger_written(app)  # the batch failed: logged, counted, and kept in the spool
+    outage.restore()
+    app.extensions["cds_service"].close()  # the worker stops (or dies) with the call unwritten
+
+    restarted = create_app(settings)
+    try:
+        restarted.extensions["cds_service"].registry.ledger.start()  # post_worker_init
+        again = restarted.test_client()
+        uuid = during.get_json()["cards"][0]["uuid"]
+        deadline = time.monotonic() + 30
+        while _issued(again, "pecoma-mtor-first-line") != 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _issued(again, "pecoma-mtor-first-line") == 2
+        assert again.post(f"{SERVICE_URL}/feedback", json=_feedback(uuid)).status_code == 200
+        rows = again.get("/feedback/summary").get_json()["recommendations"]
+        assert next(row for row in rows if row["id"] == "unknown")["overridden"] == 0
+        assert list((tmp_path / "spool").glob("*.jsonl")) == []
+    finally:
+        restarted.extensions["cds_service"].close()
