@@ -27,6 +27,9 @@ from cds_service.case.observations import map_observation
 from cds_service.case.orders import map_draft_order
 from cds_service.case.procedures import map_procedure
 from cds_service.case.procedures import map_service_request
+from cds_service.case.reasons import condition_readings
+from cds_service.case.reasons import other_conditions
+from cds_service.case.reasons import resolve_reasons
 from cds_service.case.select import select_resources
 from cds_service.case.tumours import build_tumour
 from cds_service.case.tumours import fractures_of
@@ -86,6 +89,7 @@ def build_case(
     tumour_findings = [f for f in findings if f.kind not in _PATIENT_LEVEL]
     patient_findings = [f for f in findings if f.kind in _PATIENT_LEVEL]
     tumours = _tumours(seeds, tumour_findings, terminology)
+    readings = condition_readings(selection.resources, terminology)
     return Case(
         patient=patient,
         tumours=tuple(tumours),
@@ -94,7 +98,9 @@ def build_case(
         radiotherapy=tuple(_events(patient_findings, "radiotherapy")),
         referrals=tuple(_events(patient_findings, "referral")),
         fractures=tuple(fractures_of(patient_findings, tumours, terminology)),
-        draft_orders=tuple(_orders(draft_orders, selections, terminology)),
+        draft_orders=tuple(resolve_reasons(order, resource, readings, tumours, terminology)
+                           for resource, order in _orders(draft_orders, selections, terminology)),
+        other_conditions=tuple(other_conditions(readings, tumours, terminology)),
         unreadable=selection.unreadable,
     )
 
@@ -133,12 +139,12 @@ def _events(findings: list[Finding], kind: str) -> Iterable[Fact[dt.date | None]
 
 
 def _orders(bundle: JsonObject | None, selections: Collection[str] | None,
-            terminology: Terminology) -> Iterable[DraftOrder]:
+            terminology: Terminology) -> Iterable[tuple[JsonObject, DraftOrder]]:
     for entry in (bundle or {}).get("entry") or []:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict) and resource.get("resourceType") in (
                 "MedicationRequest", "ServiceRequest"):
-            yield map_draft_order(resource, selections, terminology)
+            yield resource, map_draft_order(resource, selections, terminology)
 
 
 def _patient(resource: JsonObject, patient_id: str, today: dt.date | None) -> Patient:
