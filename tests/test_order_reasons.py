@@ -26,6 +26,7 @@ from cds_service.settings import Settings
 from tests.case.common import bundle
 from tests.case.common import resource
 from tests.common import hook_request
+from tests.common import scenario_request
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -232,3 +233,40 @@ def test_other_rules_hedge_and_stand_down_alike(app: Flask, scenario: str) -> No
     assert len(hedged) == 1 and hedged[0].startswith("If this order is for the ")
     assert outcome([breast], reasonReference=[{"reference": "Condition/brc-cond-1"}]) == []
     assert outcome([], reasonCode=[{"text": "Lupus nephritis"}]) == []
+
+
+# (scenario, request, (recommendation id, draft it concerns, hedged) of every card)
+SCENARIO_CARDS = [
+    ("pecoma-breast-cancer-two-cancers", "order-sign.json",
+     [(RULE, "MedicationRequest/tc1-draft-dox", True)]),
+    ("pecoma-breast-cancer-two-cancers", "order-sign-breast-regimen.json", []),
+    ("pecoma-product-coded-chemo", "order-select.json",
+     [(RULE, "MedicationRequest/pr2-draft-ida", False)]),
+    ("pecoma-product-coded-chemo", "order-sign.json",
+     [(RULE, "MedicationRequest/pr2-draft-cyc", False),
+      (RULE, "MedicationRequest/pr2-draft-gem", False)]),
+    ("ilms-text-only-drug-orders", "order-sign.json",
+     [("ilms-rt-chemo-reserved", "MedicationRequest/ilms3-draft-gemdoc", False),
+      ("ilms-rt-chemo-reserved", "MedicationRequest/ilms3-draft-trab", False)]),
+    ("sts-thigh-ct-reason-codes", "order-sign-mass.json",
+     [("sts-mri-local-staging", "ServiceRequest/ct16-draft-ct-mass", False)]),
+    ("ascmn-cyclophosphamide-for-lupus", "order-sign-no-reason.json",
+     [("ascmn-no-systemic-therapy", "MedicationRequest/a5-draft-cyc", False)]),
+]
+
+
+@pytest.mark.parametrize(("scenario", "request_file", "expected"), SCENARIO_CARDS)
+def test_reason_scenarios_card_by_card(app: Flask, scenario: str, request_file: str,
+                                       expected: list[tuple[str, str, bool]]) -> None:
+    """The new reason and formulary scenarios, one card per draft, hedged where pinned."""
+    body = scenario_request(scenario, request_file)
+    response = app.test_client().post(f"/cds-services/sts-{body['hook']}", json=body)
+    assert response.status_code == 200
+    cards = response.get_json()["cards"]
+    seen = sorted((c["source"]["topic"]["code"],
+                   c["extension"]["org.sts-cds.explanation"]["subject"],
+                   c["summary"].startswith("If ")) for c in cards)
+    assert seen == sorted(expected)
+    for card in cards:
+        codes = {r["code"] for r in card["overrideReasons"]}
+        assert ("other-condition" in codes) is card["summary"].startswith("If ")
