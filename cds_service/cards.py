@@ -97,13 +97,16 @@ class CardRenderer:
 
     def _suggestion(self, spec: SuggestionSpec, labels: Mapping[str, str], values: _Values,
                     patient_id: str) -> Suggestion:
-        actions = [Action(type=ActionType.DELETE, description=f"Remove the draft order {ref}",
-                          resource_id=ref) for ref in spec.deletes]
+        # create before delete (contract.md): an EHR that applies every action gets the same
+        # result, and the reference sandbox, which applies only the first, swaps the order.
+        actions = []
         for order in spec.creates:
             template = self.knowledge.orders.orders[order.kind]
             actions.append(Action(type=ActionType.CREATE,
                                   description=f"Create a draft order: {template.text}",
                                   resource=build_order(template, order, patient_id)))
+        actions += [Action(type=ActionType.DELETE, description=f"Remove the draft order {ref}",
+                           resource_id=ref) for ref in spec.deletes]
         return Suggestion(label=labels[spec.label].format_map(values), uuid=new_uuid(),
                           is_recommended=spec.recommended, actions=actions or None)
 

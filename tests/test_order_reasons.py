@@ -135,6 +135,11 @@ REASONS = [
                  id="code-text-names-pecoma"),
     pytest.param({"reasonCode": [{"coding": [{"system": ICD10CM, "code": "C48.0"}]}]},
                  [_breast()], "plain", id="generic-c48-code-may-be-the-pecoma"),
+    pytest.param({"reasonCode": {"coding": [{"system": ICD10CM, "code": "C48.0"}],
+                                 "text": "PEComa of retroperitoneum"}},
+                 [_breast()], "plain", id="reasonCode-object-not-list-as-the-sandbox-sends"),
+    pytest.param({"reasonCode": {"coding": [{"system": ICD10CM, "code": "C50.911"}]}},
+                 [_breast()], "none", id="reasonCode-object-names-breast-cancer"),
     pytest.param({"reasonReference": [{"reference": "Condition/brc-cond-1"}], **REF},
                  [_breast()], "plain", id="ours-and-another-both-named"),
     # another disease: no card

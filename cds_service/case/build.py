@@ -10,6 +10,7 @@ from typing import Any
 from cds_service.case.attach import attach
 from cds_service.case.concepts import site_of
 from cds_service.case.conditions import map_condition
+from cds_service.case.drafts import read_drafts
 from cds_service.case.fhir_values import parse_date
 from cds_service.case.findings import Finding
 from cds_service.case.findings import TumourSeed
@@ -59,7 +60,8 @@ def build_case(
         resources: the patient's FHIR resources (JSON objects), any order, any types.
         patient_id: the patient's id (the hook's ``context.patientId``).
         terminology: the value sets.
-        draft_orders: the order hook's ``draftOrders`` Bundle (already validated).
+        draft_orders: the order hook's ``draftOrders`` Bundle (its envelope checked; the drafts
+            are read leniently, ``case.drafts``).
         selections: order-select's ``selections``; None on the other hooks.
         today: for the patient's age.
     """
@@ -90,6 +92,7 @@ def build_case(
     patient_findings = [f for f in findings if f.kind in _PATIENT_LEVEL]
     tumours = _tumours(seeds, tumour_findings, terminology)
     readings = condition_readings(selection.resources, terminology)
+    drafts = read_drafts(draft_orders)
     return Case(
         patient=patient,
         tumours=tuple(tumours),
@@ -99,7 +102,8 @@ def build_case(
         referrals=tuple(_events(patient_findings, "referral")),
         fractures=tuple(fractures_of(patient_findings, tumours, terminology)),
         draft_orders=tuple(resolve_reasons(order, resource, readings, tumours, terminology)
-                           for resource, order in _orders(draft_orders, selections, terminology)),
+                           for resource, order in _orders(drafts.drafts, selections, terminology)),
+        unreadable_drafts=drafts.unreadable,
         other_conditions=tuple(other_conditions(readings, tumours, terminology)),
         unreadable=selection.unreadable,
     )
@@ -138,13 +142,10 @@ def _events(findings: list[Finding], kind: str) -> Iterable[Fact[dt.date | None]
                              from_text=finding.from_text)
 
 
-def _orders(bundle: JsonObject | None, selections: Collection[str] | None,
+def _orders(drafts: Iterable[JsonObject], selections: Collection[str] | None,
             terminology: Terminology) -> Iterable[tuple[JsonObject, DraftOrder]]:
-    for entry in (bundle or {}).get("entry") or []:
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict) and resource.get("resourceType") in (
-                "MedicationRequest", "ServiceRequest"):
-            yield resource, map_draft_order(resource, selections, terminology)
+    for resource in drafts:
+        yield resource, map_draft_order(resource, selections, terminology)
 
 
 def _patient(resource: JsonObject, patient_id: str, today: dt.date | None) -> Patient:

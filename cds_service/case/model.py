@@ -385,6 +385,9 @@ class Case(_Frozen):
     draft_orders: tuple[DraftOrder, ...] = ()
     other_conditions: tuple[OtherCondition, ...] = ()
     """Other diseases on record (what order reasons may name instead of our tumours)."""
+    unreadable_drafts: tuple[str, ...] = ()
+    """Draft orders whose used fields could not be read (``Type/id``, or their position in
+    ``draftOrders``): left out, named in the response."""
     unreadable: tuple[str, ...] = ()
     """``Type/id`` of selected resources that failed validation, or of medications that name
     their drug in no readable way (contract partial-data policy)."""
