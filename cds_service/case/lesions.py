@@ -24,6 +24,7 @@ from cds_service.case.findings import TumourSeed
 from cds_service.case.model import Site
 from cds_service.terminology import Match
 from cds_service.terminology import Terminology
+from cds_service.terminology.codes import parse_icdo
 
 _CERTAINTY = ("verification/confirmed", "verification/provisional", "verification/differential",
               "verification/unconfirmed")
@@ -77,7 +78,11 @@ def generic_name(entities: Sequence[str], components: Iterable[str], matches: Se
     if concept is None:
         # Neoplasm NOS: no entity, but a code that classes it as a neoplasm of a site these
         # recommendations cover (ICD-10-CM D21, D48.1, C48.0...: a behaviour by prefix rule).
-        # A behaviour only in words ("malignant neoplasm of breast") is not enough.
+        # A behaviour only in words ("malignant neoplasm of breast") is not enough, and an ICD-O
+        # histology the knowledge base does not know (8500/3 duct carcinoma) names another
+        # cancer, not a neoplasm NOS.
+        if any(m.via == "code" and m.code and parse_icdo(m.code) is not None for m in matches):
+            return False
         return any(m.concept.startswith("behaviour/") and m.via != "text" for m in matches)
     if attribute(terminology, concept, "generic"):
         return True

@@ -102,6 +102,9 @@ class Recommendation:
         suggestions: what the card proposes.
         against_order: True when the card advises against a draft order (overrideReasons).
         moved: orders another card creates instead of this one, named in the detail.
+        other_conditions: other cancers on record, when the draft names no reason: the advice
+            holds only if the order is for the tumour (worded so, with the override reason
+            "ordered for another condition", and no suggestion recommended).
     """
 
     id: str
@@ -113,3 +116,4 @@ class Recommendation:
     suggestions: tuple[SuggestionSpec, ...] = ()
     against_order: bool = False
     moved: tuple[MovedOrder, ...] = ()
+    other_conditions: tuple[UsedFact, ...] = ()
