@@ -95,7 +95,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     sessions = make_sessionmaker(engine)
     salt = settings.ledger_salt.get_secret_value() if settings.ledger_salt else None
     registry = ServiceRegistry(settings, catalogue, sessions, LedgerWriter(sessions, salt),
-                               guidance.decide, guidance.sieve())
+                               guidance.decide, guidance.sieve(),
+                               knowledge_version=guidance.renderer.version)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
