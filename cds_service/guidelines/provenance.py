@@ -191,14 +191,16 @@ class Provenance(BaseModel):
         return "\n".join(lines)
 
 
-def load_provenance(catalogue: Catalogue, path: Path = PROVENANCE_FILE) -> Provenance:
-    """Read provenance.toml and check it against ``catalogue``.
+def load_provenance(catalogue: Catalogue, path: Path | None = None) -> Provenance:
+    """Read provenance.toml (``path``, by default :data:`PROVENANCE_FILE`) and check it against
+    ``catalogue``.
 
     Raises:
         CatalogueError: the file is unreadable or invalid, or does not match the catalogue (a
             recommendation or source without provenance, an evidence or figure naming a source its
             recommendation does not cite, a citation whose title differs from the catalogue's).
     """
+    path = path or PROVENANCE_FILE
     try:
         provenance = Provenance.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
     except (OSError, tomllib.TOMLDecodeError, ValidationError) as exc:

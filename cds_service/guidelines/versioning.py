@@ -144,12 +144,14 @@ def content_hash(root: Path = PACKAGE_DIR, patterns: Iterable[str] = KNOWLEDGE_F
     return f"sha256:{digest.hexdigest()}"
 
 
-def load_changelog(catalogue: Catalogue, path: Path = CHANGELOG_FILE) -> Changelog:
-    """Read and validate the changelog; every id it names must be in ``catalogue``.
+def load_changelog(catalogue: Catalogue, path: Path | None = None) -> Changelog:
+    """Read and validate the changelog (by default :data:`CHANGELOG_FILE`); every id it names must
+    be in ``catalogue``.
 
     Raises:
         CatalogueError: unreadable, invalid, out of order, or naming an unknown recommendation.
     """
+    path = path or CHANGELOG_FILE
     try:
         changelog = Changelog.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
     except (OSError, tomllib.TOMLDecodeError, ValidationError) as exc:
@@ -162,7 +164,7 @@ def load_changelog(catalogue: Catalogue, path: Path = CHANGELOG_FILE) -> Changel
     return changelog
 
 
-def load_version(catalogue: Catalogue, changelog_file: Path = CHANGELOG_FILE,
+def load_version(catalogue: Catalogue, changelog_file: Path | None = None,
                  root: Path = PACKAGE_DIR) -> KnowledgeVersion:
     """The running knowledge base's version (the changelog's newest) and content hash.
 
