@@ -94,10 +94,14 @@ class PageChecker(HTMLParser):
 
 
 def html5_errors(html: str) -> list[str]:
-    """The first parse error html5lib's strict mode finds (it stops there), or none."""
+    """The first parse error html5lib's strict mode finds (it stops there), or none.
+
+    A whole page is parsed as a document; anything else (rendered markdown) as a fragment.
+    """
     parser = html5lib.HTMLParser(strict=True)
+    whole = html.lstrip().lower().startswith("<!doctype")
     try:
-        parser.parse(html)
+        parser.parse(html) if whole else parser.parseFragment(html)
     except html5lib.html5parser.ParseError as exc:
         return [f"html5lib: {exc}"]
     return []
