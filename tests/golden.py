@@ -9,7 +9,8 @@ Regenerate after a version bump (a new first entry in cds_service/guidelines/cha
 
     python -m tests.golden --update
 
-``--update`` refuses to write cards that changed while the version did not, and cards whose fired
+``--update`` refuses to write cards that changed while the version did not (unless that version is
+marked ``released = false`` in the changelog: still being prepared), and cards whose fired
 recommendations or indicators changed under a patch bump only (semver: at least a minor bump).
 ``python -m tests.golden`` alone checks and prints what changed. Card uuids (card and suggestion)
 and URLs (``source.url``, ``links[].url``) are left out, since they vary per call and per host;
@@ -112,9 +113,10 @@ def current_cards(fixtures_dir: Path = FIXTURES_DIR) -> Cards:
     return dict(sorted(cards.items()))
 
 
-def current_version() -> str:
-    """The knowledge base's version (the changelog's newest entry)."""
-    return load_version(load_catalogue()).version
+def current_version() -> tuple[str, bool]:
+    """The knowledge base's version (the changelog's newest entry) and whether it is released."""
+    version = load_version(load_catalogue())
+    return version.version, version.released
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,8 @@ def _fired(cards: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(card["source"]["topic"]["code"], card["indicator"]) for card in cards]
 
 
-def compare(golden: dict[str, Any], version: str, cards: Cards) -> Verdict:
+def compare(golden: dict[str, Any], version: str, cards: Cards, *,
+            released: bool = True) -> Verdict:
     """Compare ``cards`` of knowledge-base ``version`` with the ``golden`` file's content."""
     old: Cards = golden["calls"]
     changed = tuple(sorted(key for key in old.keys() | cards.keys()
@@ -144,6 +147,11 @@ def compare(golden: dict[str, Any], version: str, cards: Cards) -> Verdict:
     if not changed:
         return Verdict(True, (), "the cards equal the golden cards")
     listing = ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else "")
+    if version == golden["version"] and not released:
+        return Verdict(False, changed,
+                       f"the cards of {version} (not yet released) changed in {len(changed)} "
+                       f"call(s): {listing}. Check the changelog describes the change, then run "
+                       f"`{UPDATE_COMMAND}`.")
     if version == golden["version"]:
         return Verdict(False, changed,
                        f"the cards changed without a knowledge-base version bump (still "
@@ -171,7 +179,8 @@ def required_bump(golden: dict[str, Any], cards: Cards) -> str | None:
     return None
 
 
-def check_update(golden: dict[str, Any] | None, version: str, cards: Cards) -> str | None:
+def check_update(golden: dict[str, Any] | None, version: str, cards: Cards, *,
+                 released: bool = True) -> str | None:
     """Why the golden file may not be rewritten with ``cards`` at ``version``, or None."""
     if golden is None:
         return None  # the first generation
@@ -180,7 +189,7 @@ def check_update(golden: dict[str, Any] | None, version: str, cards: Cards) -> s
         return None
     old_key, new_key = semver_key(golden["version"]), semver_key(version)
     if new_key == old_key:
-        return compare(golden, version, cards).message
+        return None if not released else compare(golden, version, cards).message
     if new_key < old_key:
         return f"version {version} is older than the golden cards' {golden['version']}"
     if bump == "minor" and new_key[:2] == old_key[:2]:
@@ -203,9 +212,9 @@ def read(path: Path = GOLDEN_FILE) -> dict[str, Any] | None:
     return data
 
 
-def update(path: Path, version: str, cards: Cards) -> str | None:
+def update(path: Path, version: str, cards: Cards, *, released: bool = True) -> str | None:
     """Write the golden file, unless :func:`check_update` refuses (its reason is returned)."""
-    refusal = check_update(read(path), version, cards)
+    refusal = check_update(read(path), version, cards, released=released)
     if refusal is None:
         path.write_text(render(version, cards), encoding="utf-8")
     return refusal
@@ -218,9 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update", action="store_true",
                         help="rewrite tests/golden_cards.json (after a version bump)")
     args = parser.parse_args(argv)
-    version, cards = current_version(), current_cards()
+    (version, released), cards = current_version(), current_cards()
     if args.update:
-        refusal = update(GOLDEN_FILE, version, cards)
+        refusal = update(GOLDEN_FILE, version, cards, released=released)
         if refusal:
             print(f"not updated: {refusal}", file=sys.stderr)
             return 1
@@ -230,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     if golden is None:
         print(f"no golden file: run `{UPDATE_COMMAND}`", file=sys.stderr)
         return 1
-    verdict = compare(golden, version, cards)
+    verdict = compare(golden, version, cards, released=released)
     print(verdict.message, file=sys.stdout if verdict.ok else sys.stderr)
     return 0 if verdict.ok else 1
 

@@ -24,7 +24,8 @@ def test_the_cards_of_every_fixture_scenario_equal_the_golden_cards() -> None:
     manifests = [json.loads(path.read_text(encoding="utf-8"))
                  for path in FIXTURES_DIR.glob("*/manifest.json")]
     assert len(cards) == sum(len(manifest["calls"]) for manifest in manifests)  # every call
-    verdict = golden.compare(stored, golden.current_version(), cards)
+    version, released = golden.current_version()
+    verdict = golden.compare(stored, version, cards, released=released)
     assert verdict.ok, verdict.message
 
 
@@ -97,6 +98,20 @@ def test_after_a_bump_the_test_asks_for_regeneration(tmp_path: Path,
     assert "the knowledge base is now 1.4.1 and the golden cards are of 1.4.0" in verdict.message
     assert golden.compare(stored, "1.4.1", cards).ok  # a bump alone changes no card
     assert "older" in golden.compare(stored, "1.3.9", _reworded(cards)).message
+
+
+def test_an_unreleased_version_may_regenerate_its_own_golden_cards(
+    tmp_path: Path, small: tuple[Path, golden.Cards],
+) -> None:
+    _, cards = small
+    path = _golden(tmp_path, "1.4.0", cards)
+    verdict = golden.compare(golden.read(path) or {}, "1.4.0", _reworded(cards), released=False)
+    assert not verdict.ok and "1.4.0 (not yet released) changed in 1 call(s)" in verdict.message
+    assert golden.update(path, "1.4.0", _one_card_less(cards), released=False) is None
+    assert golden.compare(golden.read(path) or {}, "1.4.0", _one_card_less(cards)).ok
+    # Once released, the same change is refused.
+    refusal = golden.update(path, "1.4.0", cards, released=True)
+    assert refusal is not None and "without a knowledge-base version bump" in refusal
 
 
 @pytest.mark.parametrize(("change", "version", "refused"), [

@@ -77,6 +77,9 @@ class VersionEntry(BaseModel):
     date: dt.date
     summary: str = Field(min_length=1)
     changes: tuple[Change, ...] = Field(min_length=1)
+    released: bool = True
+    """False while the version is still being prepared: its golden cards may be regenerated
+    without a further bump. Only the newest version may be unreleased."""
 
 
 class Changelog(BaseModel):
@@ -91,6 +94,8 @@ class Changelog(BaseModel):
         keys = [semver_key(entry.version) for entry in self.versions]
         if any(newer <= older for newer, older in zip(keys, keys[1:], strict=False)):
             raise ValueError("versions must be listed newest first, each one higher than the next")
+        if any(not entry.released for entry in self.versions[1:]):
+            raise ValueError("only the newest version may be unreleased")
         return self
 
     def for_recommendation(self, rec_id: str) -> list[tuple[str, str]]:
@@ -107,6 +112,11 @@ class KnowledgeVersion(BaseModel):
     version: SemVer
     content_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     changelog: Changelog
+
+    @property
+    def released(self) -> bool:
+        """Whether the running version is released (see :attr:`VersionEntry.released`)."""
+        return self.changelog.versions[0].released
 
     @property
     def short_hash(self) -> str:

@@ -81,6 +81,8 @@ def test_a_missing_kind_of_knowledge_file_is_an_error(knowledge_copy: Path) -> N
     (lambda text: text.replace('"pecoma-risk-stratification"', '"pecoma-risk"'),
      "unknown ids ['pecoma-risk']"),
     (lambda text: text.replace("[[versions]]", "[[version]]", 1), "Extra inputs are not permitted"),
+    (lambda text: text.replace('date = 2026-11-22', 'date = 2026-11-22\nreleased = false'),
+     "only the newest version may be unreleased"),
 ])
 def test_a_broken_changelog_fails_loading_with_a_clear_error(
     tmp_path: Path, edit: Callable[[str], str], message: str,
