@@ -193,3 +193,27 @@ def test_the_service_does_not_start_with_a_broken_provenance_file(
     monkeypatch.setattr(provenance_module, "PROVENANCE_FILE", broken)
     with pytest.raises(CatalogueError, match=f"invalid provenance {re.escape(str(broken))}"):
         create_app(Settings(database_url=f"sqlite:///{tmp_path / 'cds.sqlite3'}"))
+
+
+DESIGNS = ("retrospective", "prospective study", "prospective trial", "randomised", "randomized",
+           "case report", "case series", "observational", "expert", "narrative",
+           "pathology series", "meta-analysis", "systematic review", "multistate")
+"""Words that claim a kind of evidence."""
+
+
+@pytest.mark.parametrize("rec_id", CATALOGUE.ids)
+def test_a_card_claims_no_kind_of_evidence_its_sources_do_not_report(rec_id: str) -> None:
+    # Issue 17: the kind of evidence "as the source reports it". A card's wording may name a study
+    # design only when the provenance (what the seed documents give) names it too.
+    wording = load_knowledge(CATALOGUE).wording[rec_id]
+    text = " ".join([*wording.summary.values(), *wording.detail.values(),
+                     wording.evidence]).lower()
+    rec = SHIPPED.of(rec_id)
+    spec = CATALOGUE.get(rec_id)
+    assert spec is not None
+    backing = " ".join([*(item.kind for item in rec.evidence),
+                        *(SHIPPED.sources[key].kind for key in spec.sources),
+                        *(study.kind for key in spec.sources
+                          for study in SHIPPED.sources[key].studies)]).lower()
+    claimed = {design for design in DESIGNS if design in text and design not in backing}
+    assert claimed == set(), f"{rec_id}: the wording claims {sorted(claimed)}"
