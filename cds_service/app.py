@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     ledger = LedgerWriter(sessions, salt,
                           spool=LedgerSpool(spool_dir) if spool_dir is not None else None)
     registry = ServiceRegistry(settings, catalogue, sessions, ledger, guidance.decide,
-                               guidance.sieve())
+                               guidance.sieve(), knowledge_version=guidance.renderer.version)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

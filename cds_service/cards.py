@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from cds_service.guidelines.catalogue import Catalogue
+from cds_service.guidelines.catalogue import RecommendationSpec
+from cds_service.guidelines.provenance import Provenance
 from cds_service.guidelines.recommendation import ProposedOrder
 from cds_service.guidelines.recommendation import Recommendation
 from cds_service.guidelines.recommendation import SuggestionSpec
 from cds_service.guidelines.recommendation import UsedFact
+from cds_service.guidelines.versioning import KnowledgeVersion
 from cds_service.guidelines.wording import Knowledge
 from cds_service.guidelines.wording import OrderTemplate
 from cds_service.hooks.models import Action
@@ -42,10 +46,21 @@ class CardRenderer:
     Attributes:
         catalogue: ids, titles and sources.
         knowledge: wording and order templates.
+        provenance: full citations and review status (the detail's sources block); without it
+            the block lists the sources' titles only.
+        version: the knowledge-base version each card's explanation extension names.
     """
 
     catalogue: Catalogue
     knowledge: Knowledge
+    provenance: Provenance | None = None
+    version: KnowledgeVersion | None = None
+    _sources: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The sources block depends on the recommendation only: built once, not per card.
+        blocks = {spec.id: self._sources_block(spec) for spec in self.catalogue}
+        object.__setattr__(self, "_sources", blocks)
 
     def render(self, rec: Recommendation, *, base_url: str, patient_id: str) -> Card:
         """One card for ``rec``; ``base_url`` is this service's public base (no trailing slash)."""
@@ -55,7 +70,6 @@ class CardRenderer:
         text = self.knowledge.wording[rec.id]
         values = _Values(rec.values)
         summary = text.summary[rec.variant].format_map(values)
-        sources = "; ".join(f"*{self.catalogue.sources[key].title}*" for key in spec.sources)
         hedge = self.knowledge.orders.other_condition
         what = [text.detail[rec.variant].format_map(values).strip()]
         codes = list(text.override_reasons)
@@ -71,7 +85,7 @@ class CardRenderer:
             *self._moved(rec),
             _why(rec.facts),
             "**Evidence**\n\n" + text.evidence.format_map(values).strip(),
-            f"**Sources:** {sources}",
+            self._sources[spec.id],
         ])
         suggestions = [self._suggestion(s, text.suggestions, values, patient_id)
                        for s in rec.suggestions]
@@ -93,7 +107,7 @@ class CardRenderer:
             override_reasons=reasons or None,
             links=[Link(label=f"About this recommendation: {spec.title}"[:120],
                         url=f"{base_url}/recommendations/{spec.id}", type=LinkType.ABSOLUTE)],
-            extension={EXTENSION_KEY: _explanation(rec)},
+            extension={EXTENSION_KEY: self._explanation(rec)},
         )
 
     def _moved(self, rec: Recommendation) -> list[str]:
@@ -106,6 +120,19 @@ class CardRenderer:
                 card=spec.title if spec else moved.carried_by, id=moved.carried_by,
                 about=moved.about))
         return ["\n".join(f"- {line}" for line in lines)] if lines else []
+
+    def _sources_block(self, spec: RecommendationSpec) -> str:
+        """The detail's sources: full citations and review status (the one place they render)."""
+        if self.provenance is not None:
+            return self.provenance.card_sources(self.catalogue, spec.id)
+        titles = "; ".join(f"*{self.catalogue.sources[key].title}*" for key in spec.sources)
+        return f"**Sources:** {titles}"
+
+    def _explanation(self, rec: Recommendation) -> dict[str, Any]:
+        explanation = _explanation(rec)
+        if self.version is not None:
+            explanation["knowledgeBase"] = self.version.stamp()
+        return explanation
 
     def _suggestion(self, spec: SuggestionSpec, labels: Mapping[str, str], values: _Values,
                     patient_id: str) -> Suggestion:

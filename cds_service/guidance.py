@@ -18,8 +18,10 @@ from cds_service.fhir.sieve import Sieve
 from cds_service.guidelines.catalogue import Catalogue
 from cds_service.guidelines.engine import Engine
 from cds_service.guidelines.engine import Evaluation
+from cds_service.guidelines.provenance import load_provenance
 from cds_service.guidelines.single_orders import one_create_per_order
 from cds_service.guidelines.single_orders import order_identity
+from cds_service.guidelines.versioning import load_version
 from cds_service.guidelines.wording import load_knowledge
 from cds_service.hooks.models import Card
 from cds_service.hooks.models import Hook
@@ -80,9 +82,13 @@ class Guidance:
 
     @classmethod
     def load(cls, catalogue: Catalogue, today: dt.date | None) -> Guidance:
-        """Load and validate the value sets, rules and wording (bad content stops start-up)."""
-        return cls(terminology=load_terminology(), engine=Engine(catalogue),
-                   renderer=CardRenderer(catalogue, load_knowledge(catalogue)), today=today)
+        """Load and validate the value sets, rules, wording, provenance and version (bad content
+        stops start-up)."""
+        renderer = CardRenderer(catalogue, load_knowledge(catalogue),
+                                provenance=load_provenance(catalogue),
+                                version=load_version(catalogue))
+        return cls(terminology=load_terminology(), engine=Engine(catalogue), renderer=renderer,
+                   today=today)
 
     def case_of(self, request: HookRequest, record: PatientRecord) -> Case:
         """The case model of one call: the record plus the call's draft orders."""

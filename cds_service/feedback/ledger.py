@@ -81,6 +81,8 @@ class LedgerEntry:
         cards: ``(card uuid, recommendation id)`` of every card returned.
         unreadable: ``Type/id`` of resources skipped as invalid.
         rule_failures: recommendation ids whose rule raised.
+        knowledge_version: the knowledge-base version that produced the cards.
+        knowledge_hash: the content hash of that knowledge base.
     """
 
     service_id: str
@@ -90,6 +92,8 @@ class LedgerEntry:
     cards: tuple[tuple[str, str], ...]
     unreadable: tuple[str, ...] = ()
     rule_failures: tuple[str, ...] = ()
+    knowledge_version: str | None = None
+    knowledge_hash: str | None = None
 
     @property
     def has_gaps(self) -> bool:
@@ -273,7 +277,9 @@ class LedgerWriter:
                 IssuedCard(card_uuid=card_uuid, service_id=entry.service_id,
                            recommendation_id=recommendation_id,
                            hook_instance=entry.hook_instance, issued_at=entry.at,
-                           patient_hash=hashes[entry.patient_id])
+                           patient_hash=hashes[entry.patient_id],
+                           knowledge_version=entry.knowledge_version,
+                           knowledge_hash=entry.knowledge_hash)
                 for entry in batch for card_uuid, recommendation_id in entry.cards
             ])
             for entry in batch:

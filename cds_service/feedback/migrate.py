@@ -32,7 +32,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_LOCK_KEY = 0x4344_5353_6D69_67
 """Key of the PostgreSQL advisory lock that serialises concurrent upgrades ("CDSSmig")."""
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002_kb_version"
 """The newest revision in ``migrations/versions`` (a test keeps the two in step)."""
 
 VERSION_TABLE = "alembic_version"

@@ -68,6 +68,10 @@ class CardIssued(Base):
     issued_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     patient_hash: Mapped[str] = mapped_column(String(64))
     """Salted SHA-256 hex of the patient id, never the id itself."""
+    knowledge_version: Mapped[str | None] = mapped_column(String(32))
+    """The knowledge-base version that produced the card (None for cards issued before 0002)."""
+    knowledge_hash: Mapped[str | None] = mapped_column(String(80))
+    """``sha256:`` content hash of that knowledge base."""
 
 
 class HookCallRecord(Base):

@@ -195,7 +195,8 @@ def _encode(entry: LedgerEntry) -> dict[str, Any]:
     # The patient id is an opaque FHIR id (the ledger stores its salted hash); the file is 0600.
     return {"service": entry.service_id, "hookInstance": entry.hook_instance,
             "patient": entry.patient_id, "at": entry.at, "cards": entry.cards,
-            "unreadable": entry.unreadable, "ruleFailures": entry.rule_failures}
+            "unreadable": entry.unreadable, "ruleFailures": entry.rule_failures,
+            "knowledgeVersion": entry.knowledge_version, "knowledgeHash": entry.knowledge_hash}
 
 
 def _decode_lines(name: str, lines: Iterable[bytes]) -> Iterator[LedgerEntry]:
@@ -210,6 +211,8 @@ def _decode_lines(name: str, lines: Iterable[bytes]) -> Iterator[LedgerEntry]:
                 service_id=row["service"], hook_instance=row["hookInstance"],
                 patient_id=row["patient"], at=dt.datetime.fromisoformat(row["at"]),
                 cards=tuple((str(uuid), str(rec)) for uuid, rec in row["cards"]),
-                unreadable=tuple(row["unreadable"]), rule_failures=tuple(row["ruleFailures"]))
+                unreadable=tuple(row["unreadable"]), rule_failures=tuple(row["ruleFailures"]),
+                knowledge_version=row.get("knowledgeVersion"),
+                knowledge_hash=row.get("knowledgeHash"))
         except (ValueError, KeyError, TypeError):
             log.error("ledger spool %s line %d is unreadable; skipped", name, number)

@@ -69,6 +69,8 @@ class IssuedCard:
         hook_instance: the call's ``hookInstance``.
         issued_at: when the card was returned (timezone-aware).
         patient_hash: :func:`hash_patient_id` of the patient.
+        knowledge_version: the knowledge-base version that produced the card.
+        knowledge_hash: the content hash of that knowledge base.
     """
 
     card_uuid: str
@@ -77,6 +79,8 @@ class IssuedCard:
     hook_instance: str
     issued_at: dt.datetime
     patient_hash: str
+    knowledge_version: str | None = None
+    knowledge_hash: str | None = None
 
 
 class FeedbackStore:

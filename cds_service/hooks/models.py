@@ -408,6 +408,7 @@ class ServiceDefinition(_Outbound):
     id: NonEmptyStr
     prefetch: dict[str, str] | None = None
     usage_requirements: str | None = None
+    extension: JsonObject | None = None
 
 
 class Discovery(_Outbound):

@@ -19,6 +19,7 @@ from cds_service.fhir.sieve import Sieve
 from cds_service.guidance import Decision
 from cds_service.guidance import no_guidance
 from cds_service.guidelines.catalogue import Catalogue
+from cds_service.guidelines.versioning import KnowledgeVersion
 from cds_service.hooks.calllog import hook_call
 from cds_service.hooks.errors import ServiceUnavailable
 from cds_service.hooks.models import CdsResponse
@@ -63,6 +64,7 @@ class ServiceRegistry:
         decide: turns a call into cards.
         keep: drops the resources the case model would skip: prefetched searchset entries before
             they are decoded, fetched ones page by page as they arrive.
+        knowledge_version: the knowledge base's version, named in discovery and the ledger.
     """
 
     settings: Settings
@@ -71,10 +73,20 @@ class ServiceRegistry:
     ledger: LedgerWriter
     decide: Decide = no_guidance
     keep: Sieve | None = None
+    knowledge_version: KnowledgeVersion | None = None
 
     def discovery(self) -> JsonObject:
-        """The discovery document, services sorted by id (D1-D11)."""
-        return Discovery(services=list(SERVICES)).to_json_dict()
+        """The discovery document, services sorted by id (D1-D11).
+
+        Each service entry's ``extension`` (D11) names the knowledge base that answers it.
+        """
+        services = list(SERVICES)
+        if self.knowledge_version is not None:
+            knowledge = {"name": self.catalogue.name, **self.knowledge_version.stamp()}
+            services = [service.model_copy(
+                update={"extension": {EXTENSION_KEY: {"knowledgeBase": knowledge}}})
+                for service in services]
+        return Discovery(services=services).to_json_dict()
 
     def call(
         self, service_id: str, body: bytes, base_url: str, *,
@@ -118,11 +130,14 @@ class ServiceRegistry:
         issued = decision.issued
         if not issued and not decision.unreadable and not decision.rule_failures:
             return
+        version = self.knowledge_version
         self.ledger.submit(LedgerEntry(
             service_id=service_id, hook_instance=request.hook_instance,
             patient_id=request.context.patient_id, at=utc_now(),
             cards=tuple((item.card.uuid or "", item.recommendation_id) for item in issued),
             unreadable=decision.unreadable, rule_failures=decision.rule_failures,
+            knowledge_version=version.version if version else None,
+            knowledge_hash=version.content_hash if version else None,
         ))
 
     def feedback(self, service_id: str, body: bytes) -> JsonObject:

@@ -17,7 +17,12 @@ from werkzeug.exceptions import NotFound
 
 from cds_service.guidelines.catalogue import Catalogue
 from cds_service.guidelines.catalogue import RecommendationSpec
-from cds_service.guidelines.catalogue import SourceDocument
+from cds_service.guidelines.provenance import Figure
+from cds_service.guidelines.provenance import Provenance
+from cds_service.guidelines.provenance import Review
+from cds_service.guidelines.provenance import ReviewStatus
+from cds_service.guidelines.provenance import SourceCitation
+from cds_service.guidelines.versioning import KnowledgeVersion
 from cds_service.guidelines.wording import Wording
 from cds_service.hooks.models import Hook
 from cds_service.identifiers import EXTENSION_KEY
@@ -39,6 +44,23 @@ CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-u
 
 
 @dataclass(frozen=True)
+class CitedSource:
+    """One source of a recommendation as its page cites it.
+
+    Attributes:
+        key: the catalogue's source key.
+        citation: the full citation, from what the document gives.
+        evidence: the kind of evidence it gives this recommendation, in plain words.
+        primary: whether it is the recommendation's primary (first-listed) source.
+    """
+
+    key: str
+    citation: SourceCitation
+    evidence: str | None
+    primary: bool
+
+
+@dataclass(frozen=True)
 class RecommendationPage:
     """What one recommendation page shows.
 
@@ -48,7 +70,11 @@ class RecommendationPage:
         fires_when: the trigger, as HTML.
         recommends: the advice, as HTML.
         evidence: the wording's evidence as HTML, or None while it has no wording.
-        sources: the source documents, primary first.
+        sources: the source documents cited in full, primary first.
+        figures: each figure the cards quote, with the source that gives it.
+        note: a note on the recommendation's evidence, if any.
+        review: the review block.
+        changes: ``(version, change)`` of the changelog entries concerning it, newest first.
     """
 
     spec: RecommendationSpec
@@ -56,7 +82,11 @@ class RecommendationPage:
     fires_when: Markup
     recommends: Markup
     evidence: Markup | None
-    sources: tuple[SourceDocument, ...]
+    sources: tuple[CitedSource, ...]
+    figures: tuple[Figure, ...]
+    note: str | None
+    review: Review
+    changes: tuple[tuple[str, str], ...]
 
 
 def _catalogue() -> Catalogue:
@@ -68,6 +98,22 @@ def _wording() -> Mapping[str, Wording]:
     wording: Mapping[str, Wording] = \
         current_app.extensions["cds_service"].guidance.renderer.knowledge.wording
     return wording
+
+
+def _provenance() -> Provenance:
+    provenance: Provenance | None = \
+        current_app.extensions["cds_service"].guidance.renderer.provenance
+    if provenance is None:
+        raise RuntimeError("the service was built without provenance")
+    return provenance
+
+
+def _version() -> KnowledgeVersion:
+    version: KnowledgeVersion | None = \
+        current_app.extensions["cds_service"].guidance.renderer.version
+    if version is None:
+        raise RuntimeError("the service was built without a knowledge-base version")
+    return version
 
 
 def hook_names(hooks: tuple[Hook, ...]) -> tuple[str, ...]:
@@ -99,15 +145,22 @@ def literal_text(template: str) -> str:
 
 def build_page(spec: RecommendationSpec) -> RecommendationPage:
     """Gather and render what the page of ``spec`` shows."""
-    catalogue = _catalogue()
     wording = _wording().get(spec.id)
+    provenance = _provenance()
+    rec = provenance.of(spec.id)
+    kinds = {item.source: item.kind for item in rec.evidence}
     return RecommendationPage(
         spec=spec,
         hooks=hook_names(spec.hooks),
         fires_when=render_markdown(spec.fires_when),
         recommends=render_markdown(spec.recommends),
         evidence=render_markdown(literal_text(wording.evidence)) if wording else None,
-        sources=tuple(catalogue.sources[key] for key in spec.sources),
+        sources=tuple(CitedSource(key, provenance.sources[key], kinds.get(key), index == 0)
+                      for index, key in enumerate(spec.sources)),
+        figures=rec.figures,
+        note=rec.note,
+        review=rec.review,
+        changes=tuple(_version().changelog.for_recommendation(spec.id)),
     )
 
 
@@ -125,16 +178,22 @@ def index() -> str:
     catalogue = _catalogue()
     identifiers = {"recommendation": RECOMMENDATION_SYSTEM,
                    "override_reason": OVERRIDE_REASON_SYSTEM, "extension": EXTENSION_KEY}
+    provenance = _provenance()
+    drafts = sum(1 for spec in catalogue
+                 if provenance.of(spec.id).review.status is ReviewStatus.DRAFT)
     return render_template("web/index.html", kb_name=catalogue.name, catalogue=catalogue,
                            sections=sections(catalogue), hook_names=hook_names,
-                           identifiers=identifiers)
+                           identifiers=identifiers, kb=_version(), citations=provenance.sources,
+                           reviews={spec.id: provenance.of(spec.id).review for spec in catalogue},
+                           drafts=drafts)
 
 
 @bp.get("/<path:rec_id>")
 def recommendation(rec_id: str) -> str:
     """One recommendation: trigger, advice, evidence and sources."""
     page = build_page(get_recommendation(rec_id))
-    return render_template("web/recommendation.html", kb_name=_catalogue().name, page=page)
+    return render_template("web/recommendation.html", kb_name=_catalogue().name, page=page,
+                           kb=_version())
 
 
 @bp.errorhandler(NotFound)

@@ -45,7 +45,7 @@ def entry(n: int, *, unreadable: tuple[str, ...] = ()) -> LedgerEntry:
     return LedgerEntry(
         service_id="sts-patient-view", hook_instance=f"call-{n}", patient_id=f"pt-{n}", at=AT,
         cards=((f"uuid-{n}-a", "sts-specialist-referral"), (f"uuid-{n}-b", "sts-imaging")),
-        unreadable=unreadable,
+        unreadable=unreadable, knowledge_version="1.1.0", knowledge_hash="sha256:0123abcd",
     )
 
 
@@ -154,6 +154,11 @@ def test_a_killed_process_cards_are_replayed_by_the_next_start(
     with Session(engine) as session:
         gaps = session.scalars(select(HookCallRecord.hook_instance)).all()
     assert sorted(gaps) == ["call-0", "call-6"]
+    with Session(engine) as session:
+        # a replayed card names the knowledge that produced it, as a committed one does
+        stamps = set(session.execute(select(CardIssued.knowledge_version,
+                                            CardIssued.knowledge_hash)).all())
+    assert stamps == {("1.1.0", "sha256:0123abcd")}
     writer.close()
 
 

@@ -1,8 +1,11 @@
-"""A strict HTML well-formedness checker for the server-rendered pages, on ``html.parser``."""
+"""A strict HTML checker for the server-rendered pages: ``html.parser`` for the structure the tests
+read, and html5lib in strict mode (the WHATWG parsing algorithm) for validity."""
 
 from __future__ import annotations
 
 from html.parser import HTMLParser
+
+import html5lib
 
 VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
                   "source", "track", "wbr"})
@@ -90,9 +93,24 @@ class PageChecker(HTMLParser):
             self.problems.append(f"<{tag}> has script handlers {handlers}")
 
 
+def html5_errors(html: str) -> list[str]:
+    """The first parse error html5lib's strict mode finds (it stops there), or none.
+
+    A whole page is parsed as a document; anything else (rendered markdown) as a fragment.
+    """
+    parser = html5lib.HTMLParser(strict=True)
+    whole = html.lstrip().lower().startswith("<!doctype")
+    try:
+        parser.parse(html) if whole else parser.parseFragment(html)
+    except html5lib.html5parser.ParseError as exc:
+        return [f"html5lib: {exc}"]
+    return []
+
+
 def check_page(html: str) -> PageChecker:
-    """Parse ``html`` and return the checker with its findings."""
+    """Parse ``html`` and return the checker with its findings (html5lib's among them)."""
     checker = PageChecker()
     checker.feed(html)
     checker.close()
+    checker.problems += html5_errors(html)
     return checker

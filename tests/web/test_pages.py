@@ -107,11 +107,15 @@ def test_recommendation_page_shows_evidence_and_every_source(client: FlaskClient
     html = _html(client, f"/recommendations/{rec_id}")
     evidence = html.split("<h2>Evidence</h2>", 1)[1].split("<h2>", 1)[0]
     assert str(render_markdown(literal_text(wording[rec_id].evidence))) in evidence
-    sources = html.split("<h2>Sources</h2>", 1)[1]
-    titles = [str(escape(CATALOGUE.sources[key].title)) for key in spec.sources]
+    sources = html.split("<h2>Sources</h2>", 1)[1].split("<h2>", 1)[0]
+    # Issue 17: each source is cited in full under the document's own title (the catalogue's
+    # label, which cards show, may add the journal or site).
+    provenance = client.application.extensions["cds_service"].guidance.renderer.provenance
+    titles = [f"<cite>{escape(provenance.sources[key].title)}</cite>" for key in spec.sources]
     positions = [sources.index(title) for title in titles]
     assert positions == sorted(positions)  # primary source first, then catalogue order
-    assert f"{titles[0]} <span" in sources and "(primary source)" in sources
+    assert sources.count("(primary source)") == 1
+    assert sources.index("(primary source)") < (positions[1:] or [len(sources)])[0]
 
 
 @pytest.mark.parametrize("path", ["/recommendations/no-such-recommendation",
