@@ -217,9 +217,9 @@ def test_mri_staging_after_an_inadequate_excision(app: Flask, margin: str,
                           "sts-mri-local-staging")
         assert order_card["indicator"] == "warning" and "re-excision" in order_card["summary"]
         actions = order_card["suggestions"][0]["actions"]
-        assert [a["type"] for a in actions] == ["delete", "create"]
-        assert actions[0]["resourceId"] == "ServiceRequest/rs-draft"
-        assert actions[1]["resource"]["code"]["coding"][0]["code"] == "73718"
+        assert [a["type"] for a in actions] == ["create", "delete"]  # create first (contract)
+        assert actions[1]["resourceId"] == "ServiceRequest/rs-draft"
+        assert actions[0]["resource"]["code"]["coding"][0]["code"] == "73718"
     after = fr.thigh_mri("rs-mri-post", ago(10))
     assert "sts-mri-local-staging" not in ids(cards(app, "patient-view", *record, after))
     draft = fr.draft_service_request("rs-draft", CT_THIGH, body_site=fr.text_only("Left thigh"))
@@ -415,9 +415,9 @@ def _assert_splint(card: dict[str, Any], splint: tuple[str | None, bool]) -> Non
     [suggestion] = card["suggestions"]
     assert suggestion.get("isRecommended", False) is recommended
     actions = suggestion["actions"]
-    assert [a["type"] for a in actions] == ["delete", "create"]
-    assert actions[0]["resourceId"] == "ServiceRequest/rs-imn"
-    created = actions[1]["resource"]["code"]
+    assert [a["type"] for a in actions] == ["create", "delete"]  # create first (contract)
+    assert actions[1]["resourceId"] == "ServiceRequest/rs-imn"
+    created = actions[0]["resource"]["code"]
     assert [c["code"] for c in created.get("coding", [])] == ([code] if code else [])
     if code is None:
         assert created["text"].startswith("External immobilisation appropriate to the site")

@@ -14,6 +14,7 @@ from cds_service.case.model import Resection
 from cds_service.case.model import Tumour
 from cds_service.guidelines.conventions import ENTITY_NAMES
 from cds_service.guidelines.conventions import has_rms_component
+from cds_service.guidelines.conventions import is_advanced
 from cds_service.guidelines.conventions import is_deep
 from cds_service.guidelines.conventions import is_high_grade
 from cds_service.guidelines.conventions import is_inadequate
@@ -107,8 +108,12 @@ def adjuvant_radiotherapy(case: Case, ctx: RuleContext) -> Iterator[Recommendati
 
 @rule("sts-surveillance-plan")
 def surveillance(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
-    """A resected tumour: its schedule and next due dates; a warning when imaging is overdue."""
+    """A resected tumour whose disease is not advanced: its schedule and next due dates; a
+    warning when imaging is overdue. (In metastatic disease imaging follows response assessment,
+    outside the sources.)"""
     for tumour in case.tumours:
+        if is_advanced(tumour):
+            continue
         plan = surveillance_plan(case, tumour, ctx.today)
         if plan is None:
             continue
