@@ -118,11 +118,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     from cds_service import health
     from cds_service import openapi
     from cds_service.hooks import blueprint
+    from cds_service.web import dashboard
     from cds_service.web import pages
 
     app.register_blueprint(blueprint.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(openapi.bp)
     return app
 

@@ -14,6 +14,7 @@ from flask import g
 from flask import request
 
 from cds_service import metrics
+from cds_service.admin import is_operator_path
 from cds_service.auth.issuers import parse_trusted_issuers
 from cds_service.feedback.engine import wait_limit
 from cds_service.feedback.replay import ReplayStore
@@ -72,8 +73,10 @@ def init_app(app: Flask) -> None:
 
 
 def is_protected(path: str) -> bool:
-    """True for the paths trust covers (contract.md Settings); health, metrics, pages stay open."""
-    return any(path == area or path.startswith(f"{area}/") for area in _PROTECTED_AREAS)
+    """True for the paths trust covers (contract.md Settings); health, pages and the operator
+    endpoints (``/metrics``, ``/feedback/dashboard``: restricted by port) stay open."""
+    return not is_operator_path(path) and any(
+        path == area or path.startswith(f"{area}/") for area in _PROTECTED_AREAS)
 
 
 def audiences(base_url: str, path: str) -> list[str]:

@@ -28,16 +28,22 @@ from cds_service.feedback.schema import FeedbackRecord
 from cds_service.feedback.schema import HookCallRecord
 from cds_service.feedback.schema import InstallSetting
 from cds_service.feedback.schema import utc_now
+from cds_service.feedback.summary import EVERYTHING
 from cds_service.feedback.summary import UNKNOWN
+from cds_service.feedback.summary import FeedbackReport
 from cds_service.feedback.summary import FeedbackSummary
+from cds_service.feedback.summary import Scope
+from cds_service.feedback.summary import report
 from cds_service.feedback.summary import summarise
 from cds_service.hooks.models import FeedbackItem
 
 __all__ = [
     "UNKNOWN",
+    "FeedbackReport",
     "FeedbackStore",
     "FeedbackSummary",
     "IssuedCard",
+    "Scope",
     "StoreUnavailable",
     "create_schema",
     "hash_patient_id",
@@ -213,14 +219,25 @@ class FeedbackStore:
             self._session.commit()
         return len(stored)
 
-    def summary(self, recommendation_ids: Sequence[str]) -> FeedbackSummary:
+    def summary(
+        self, recommendation_ids: Sequence[str], scope: Scope = EVERYTHING
+    ) -> FeedbackSummary:
         """Return the ``/feedback/summary`` body for ``recommendation_ids`` plus ``unknown``.
 
         Raises:
             StoreUnavailable: the database cannot be reached.
         """
         with unavailable_on_failure(self._session):
-            return summarise(self._session, recommendation_ids)
+            return summarise(self._session, recommendation_ids, scope)
+
+    def report(self, recommendation_ids: Sequence[str], scope: Scope) -> FeedbackReport:
+        """Return the override dashboard's figures for ``scope``.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached.
+        """
+        with unavailable_on_failure(self._session):
+            return report(self._session, recommendation_ids, scope)
 
 
 def _feedback_row(service_id: str, item: FeedbackItem, received_at: dt.datetime) -> dict[str, Any]:

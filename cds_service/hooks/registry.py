@@ -6,14 +6,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from cds_service.feedback.ledger import LedgerEntry
 from cds_service.feedback.ledger import LedgerWriter
 from cds_service.feedback.schema import utc_now
+from cds_service.feedback.store import FeedbackReport
 from cds_service.feedback.store import FeedbackStore
 from cds_service.feedback.store import FeedbackSummary
+from cds_service.feedback.store import Scope
 from cds_service.feedback.store import StoreUnavailable
 from cds_service.fhir.sieve import Sieve
 from cds_service.guidance import Decision
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 
 JsonObject = dict[str, Any]
 SessionFactory = Callable[[], Session]
+_T = TypeVar("_T")
 
 
 SUMMARY_FLUSH_S = 1.0
@@ -165,12 +169,23 @@ class ServiceRegistry:
         Raises:
             ServiceUnavailable: the database is unreachable.
         """
+        return self._read(lambda store: store.summary(self.catalogue.ids))
+
+    def report(self, scope: Scope) -> FeedbackReport:
+        """The override dashboard's figures: the summary's, narrowed to ``scope``, by week.
+
+        Raises:
+            ServiceUnavailable: the database is unreachable.
+        """
+        return self._read(lambda store: store.report(self.catalogue.ids, scope))
+
+    def _read(self, query: Callable[[FeedbackStore], _T]) -> _T:
         # This process's cards issued so far are counted, unless the writer is stuck on the
-        # database: then the summary fails (bounded) on its own query below.
+        # database: then the read fails (bounded) on its own query below.
         self.ledger.flush(SUMMARY_FLUSH_S)
         try:
             with self.sessions() as session:
-                return FeedbackStore(session).summary(self.catalogue.ids)
+                return query(FeedbackStore(session))
         except StoreUnavailable:
             raise ServiceUnavailable("the feedback store is unreachable; retry later") from None
 

@@ -1,0 +1,215 @@
+"""``GET /feedback/dashboard``: the override dashboard, an operator page (like ``/metrics``).
+
+Per recommendation: cards issued (with and without feedback), accepted and overridden feedback,
+the override rate, the override reasons given and the trend by ISO week (UTC), as server-rendered
+charts (``charts``) with the figures beside them. The figures are ``/feedback/summary``'s own
+queries narrowed to a scope (``feedback.summary.Scope``): aggregates only, no patient data, no card
+text. The page runs no script and loads nothing (its Content-Security-Policy says so).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import render_template
+from flask import request
+from markupsafe import Markup
+
+from cds_service.feedback.summary import UNKNOWN
+from cds_service.feedback.summary import FeedbackReport
+from cds_service.feedback.summary import RecommendationSummary
+from cds_service.feedback.summary import Scope
+from cds_service.feedback.summary import WeekFigures
+from cds_service.guidelines.catalogue import Catalogue
+from cds_service.hooks.errors import BadRequest
+from cds_service.hooks.errors import Issue
+from cds_service.hooks.registry import ServiceRegistry
+from cds_service.web import charts
+
+bp = Blueprint("dashboard", __name__, template_folder="templates")
+
+PATH = "/feedback/dashboard"
+
+CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                           "base-uri 'none'; frame-ancestors 'none'")
+"""Inline CSS and inline SVG, a GET form to itself: no script, nothing fetched."""
+
+VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,31}$"
+"""A knowledge-base version as the ledger stores it (``card_ledger.knowledge_version``)."""
+
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+"""A calendar day, ``YYYY-MM-DD`` (UTC)."""
+
+PARAMETERS = {
+    "version": "the knowledge-base version that produced the cards",
+    "from": "the first day (UTC) the cards were issued, YYYY-MM-DD",
+    "to": "the last day (UTC) the cards were issued, YYYY-MM-DD, inclusive",
+}
+"""The query parameters; an empty value is the same as none (what the page's form sends)."""
+
+
+@dataclass(frozen=True)
+class RecommendationFigures:
+    """One row of the dashboard.
+
+    Attributes:
+        id: the recommendation id (or ``unknown``).
+        title: the catalogue title ("" for ``unknown``).
+        issued: cards issued in scope.
+        with_feedback: of those, cards with at least one feedback item.
+        accepted: accepted feedback items.
+        overridden: overridden feedback items.
+        reasons: ``(reason, count)`` of the override reasons given, most frequent first.
+        weeks: the figures by ISO week of issue.
+    """
+
+    id: str
+    title: str
+    issued: int
+    with_feedback: int
+    accepted: int
+    overridden: int
+    reasons: tuple[tuple[str, int], ...]
+    weeks: tuple[WeekFigures, ...]
+
+    @property
+    def without_feedback(self) -> int:
+        """Cards issued that have no feedback at all (shown apart from the rate)."""
+        return self.issued - self.with_feedback
+
+    @property
+    def override_rate(self) -> float | None:
+        """overridden ÷ (accepted + overridden); None when there is no feedback."""
+        return override_rate(self.accepted, self.overridden)
+
+    @property
+    def has_data(self) -> bool:
+        """Whether anything was issued or fed back in scope."""
+        return bool(self.issued or self.accepted or self.overridden)
+
+
+def override_rate(accepted: int, overridden: int) -> float | None:
+    """overridden ÷ (accepted + overridden), or None without any feedback (never 0 %)."""
+    answered = accepted + overridden
+    return overridden / answered if answered else None
+
+
+def parse_scope(args: dict[str, list[str]]) -> Scope:
+    """The scope the query parameters ask for.
+
+    Raises:
+        BadRequest: an unknown or repeated parameter, a malformed version or date, or a range
+            that ends before it starts (400, the issue names the parameter).
+    """
+    issues = [Issue("invalid", f"unknown query parameter {name!r}; known: "
+                    f"{', '.join(PARAMETERS)}", name) for name in args if name not in PARAMETERS]
+    issues += [Issue("invalid", f"{name} is given {len(values)} times", name)
+               for name, values in args.items() if name in PARAMETERS and len(values) > 1]
+    if issues:
+        raise BadRequest(issues)
+    value = {name: values[0] for name, values in args.items() if values[0] != ""}
+    version = value.get("version")
+    if version is not None and not re.fullmatch(VERSION_PATTERN, version):
+        issues.append(Issue("invalid", "version must be a knowledge-base version such as 1.1.0",
+                            "version"))
+    days: dict[str, dt.date | None] = {}
+    for name in ("from", "to"):
+        days[name] = None
+        text = value.get(name)
+        if text is None:
+            continue
+        try:
+            if not re.fullmatch(DATE_PATTERN, text):
+                raise ValueError(text)
+            days[name] = dt.date.fromisoformat(text)
+        except ValueError:
+            issues.append(Issue("invalid", f"{name} must be a date, YYYY-MM-DD", name))
+    first, last = days["from"], days["to"]
+    if first is not None and last is not None and first > last:
+        issues.append(Issue("invalid", f"from ({first}) is after to ({last})", "from"))
+    if issues:
+        raise BadRequest(issues)
+    return Scope(knowledge_version=version, first_day=first,
+                 last_day=None if last == dt.date.max else last)
+
+
+def figures(report: FeedbackReport, catalogue: Catalogue) -> list[RecommendationFigures]:
+    """The dashboard rows: every catalogue id in catalogue order, then ``unknown``."""
+    rows = []
+    for row in report.summary["recommendations"]:
+        spec = catalogue.get(row["id"])
+        rows.append(RecommendationFigures(
+            id=row["id"], title=spec.title if spec is not None else "", issued=row["issued"],
+            with_feedback=report.with_feedback.get(row["id"], 0), accepted=row["accepted"],
+            overridden=row["overridden"], reasons=_reasons(row),
+            weeks=tuple(report.weeks.get(row["id"], ()))))
+    return rows
+
+
+def _reasons(row: RecommendationSummary) -> tuple[tuple[str, int], ...]:
+    return tuple((f"{reason['display']} ({reason['code']})" if "display" in reason
+                  else reason["code"], reason["count"]) for reason in row["overrideReasons"])
+
+
+def all_weeks(rows: list[RecommendationFigures]) -> list[WeekFigures]:
+    """Every recommendation's weekly figures summed, over the weeks any of them has."""
+    totals: dict[str, list[int]] = {}
+    for row in rows:
+        for week in row.weeks:
+            total = totals.setdefault(week.week, [0, 0, 0])
+            total[0] += week.issued
+            total[1] += week.accepted
+            total[2] += week.overridden
+    return [WeekFigures(week, *totals[week]) for week in sorted(totals)]
+
+
+def trend(title: str, weeks: list[WeekFigures] | tuple[WeekFigures, ...]) -> Markup:
+    """The weekly trend chart of ``weeks``."""
+    return charts.trend_chart(
+        title, [w.week for w in weeks], [w.issued for w in weeks], [w.accepted for w in weeks],
+        [w.overridden for w in weeks], [override_rate(w.accepted, w.overridden) for w in weeks])
+
+
+@bp.get(PATH)
+def dashboard() -> Response:
+    """The override dashboard for the scope the query asks for."""
+    scope = parse_scope(request.args.to_dict(flat=False))
+    state = current_app.extensions["cds_service"]
+    registry: ServiceRegistry = state.registry
+    report = registry.report(scope)
+    rows = figures(report, state.catalogue)
+    shown = [row for row in rows if row.has_data and row.id != UNKNOWN]
+    unknown = next(row for row in rows if row.id == UNKNOWN)
+    ids = [row.id for row in shown]
+    page = render_template(
+        "web/dashboard.html", kb_name=state.catalogue.name, kb=None, scope=scope,
+        versions=report.versions, shown=shown, silent=[row for row in rows if not row.has_data
+                                                       and row.id != UNKNOWN],
+        unknown=unknown, total=_total(shown), weeks=all_weeks(shown), trend=trend,
+        cards_chart=charts.cards_chart(ids, [r.with_feedback for r in shown],
+                                       [r.without_feedback for r in shown]) if shown else None,
+        outcomes_chart=charts.outcomes_chart(ids, [r.accepted for r in shown],
+                                             [r.overridden for r in shown]) if shown else None,
+        rate_chart=charts.rate_chart(ids, [r.override_rate for r in shown]) if shown else None,
+        reasons_chart=charts.reasons_chart, percent=_percent)
+    response = Response(page, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"  # live figures
+    return response
+
+
+def _total(rows: list[RecommendationFigures]) -> RecommendationFigures:
+    return RecommendationFigures(
+        id="all", title="All recommendations", issued=sum(r.issued for r in rows),
+        with_feedback=sum(r.with_feedback for r in rows), accepted=sum(r.accepted for r in rows),
+        overridden=sum(r.overridden for r in rows), reasons=(), weeks=())
+
+
+def _percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f} %"
