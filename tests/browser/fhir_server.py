@@ -148,3 +148,29 @@ def fhir_server(scenarios: Iterable[str]) -> Iterator[FhirServer]:
     with serving(FhirServer, FhirHandler, "fhir-for-sandbox") as server:
         server.load(scenarios)
         yield server
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve scenarios for trying the service in the sandbox by hand (see the README)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.browser.fhir_server",
+        description="A loopback FHIR server holding fhir_fixtures/ scenarios, with CORS.")
+    parser.add_argument("scenarios", nargs="+", help="scenario folders of fhir_fixtures/")
+    parser.add_argument("--port", type=int, default=9090)
+    args = parser.parse_args(argv)
+    server = FhirServer(("127.0.0.1", args.port), FhirHandler)
+    server.load(args.scenarios)
+    for patient in server.patients:
+        print(f"fhirServiceUrl={server.base_url} patientId={patient}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
