@@ -64,6 +64,11 @@ def _assert_rendered(sandbox: Sandbox, card: JsonObject) -> Any:
     return shown
 
 
+def _count(summary_row: JsonObject, reason_code: str) -> int:
+    """How often ``/feedback/summary`` counted an override reason for a recommendation."""
+    return sum(r["count"] for r in summary_row["overrideReasons"] if r["code"] == reason_code)
+
+
 def _recommended(card: JsonObject) -> JsonObject:
     """The card's recommended suggestion."""
     (found,) = [s for s in card["suggestions"] if s.get("isRecommended")]
@@ -202,7 +207,20 @@ def test_pama_ct_of_the_lower_extremity_for_a_thigh_sarcoma_draws_the_mri_card(
     (draft,) = for_sarcoma.drafts
     assert draft["reasonCode"][0]["text"] == SARCOMA_REASON
     assert (for_sarcoma.status, for_sarcoma.card_ids) == (200, ["sts-mri-local-staging"])
-    _assert_rendered(sandbox, for_sarcoma.card("sts-mri-local-staging"))
+    card = for_sarcoma.card("sts-mri-local-staging")
+    shown = _assert_rendered(sandbox, card)
+
+    # Dismissed with one of the card's override reasons, from the sandbox's Dismiss menu.
+    before = sandbox.service.summary()["sts-mri-local-staging"]
+    reason = card["overrideReasons"][-1]
+    shown.get_by_role("button", name="select dismiss reason").click()
+    sent = sandbox.feedback("sts-order-select", sandbox.page.get_by_role(
+        "menuitem", name=f"Override: {reason['display']}").click)
+    assert [(f["card"], f["outcome"], f["overrideReason"]["reason"]) for f in sent["feedback"]] \
+        == [(card["uuid"], "overridden", {"code": reason["code"], "system": reason["system"]})]
+    after = sandbox.service.summary()["sts-mri-local-staging"]
+    assert after["overridden"] == before["overridden"] + 1
+    assert _count(after, reason["code"]) == _count(before, reason["code"]) + 1
 
     assert {status for _, status in sandbox.calls_to("sts-order-select")} == {200}
     assert sandbox.problems() == []
