@@ -82,6 +82,14 @@ def _medication(call: HookCall) -> JsonObject:
     return concept
 
 
+def _names_sirolimus(body: JsonObject) -> bool:
+    """Whether a hook call's draft names sirolimus (or nab-sirolimus) as its drug."""
+    drafts = (body["context"].get("draftOrders") or {}).get("entry", [])
+    named = [str(e["resource"].get("medicationCodeableConcept", {}).get("text", ""))
+             for e in drafts]
+    return any("sirolimus" in text.lower() for text in named)
+
+
 def _assert_swapped_for_sirolimus(after: HookCall, suggestion: JsonObject) -> None:
     """The sandbox's draft now names the drug the suggestion created: (nab-)sirolimus."""
     (created,) = [a["resource"] for a in suggestion["actions"] if a["type"] == "create"]
@@ -147,7 +155,7 @@ def test_rx_view_anthracycline_draws_the_mtor_card_and_its_suggestion_swaps_the_
         after = sandbox.hook_call(
             "sts-order-select",
             shown.get_by_role("button", name=suggestion["label"]).click,
-            sent=lambda body: names_a_medication(body) and "sirolimus" in str(body).lower())
+            sent=_names_sirolimus)
     assert feedback.value.status == 200
     _assert_swapped_for_sirolimus(after, suggestion)
     assert (after.status, after.card_ids) == (200, [])
