@@ -56,8 +56,18 @@ class CardRenderer:
         values = _Values(rec.values)
         summary = text.summary[rec.variant].format_map(values)
         sources = "; ".join(f"*{self.catalogue.sources[key].title}*" for key in spec.sources)
+        hedge = self.knowledge.orders.other_condition
+        what = [text.detail[rec.variant].format_map(values).strip()]
+        codes = list(text.override_reasons)
+        if rec.other_conditions:
+            summary = _hedged_summary(summary, hedge.summary_prefix, hedge.short_prefix)
+            what.append(hedge.detail.format_map(_Values(
+                tumour=values["tumour"],
+                conditions="; ".join(f"{f.value}, {', '.join(f.sources)}"
+                                     for f in rec.other_conditions))).strip())
+            codes.append(hedge.override_reason)
         detail = "\n\n".join([
-            text.detail[rec.variant].format_map(values).strip(),
+            *what,
             _why(rec.facts),
             "**Evidence**\n\n" + text.evidence.format_map(values).strip(),
             f"**Sources:** {sources}",
@@ -66,7 +76,7 @@ class CardRenderer:
                        for s in rec.suggestions]
         reasons = [Coding(system=OVERRIDE_REASON_SYSTEM, code=code,
                           display=self.knowledge.orders.override_reasons[code])
-                   for code in text.override_reasons] if rec.against_order else []
+                   for code in dict.fromkeys(codes)] if rec.against_order else []
         return Card(
             uuid=new_uuid(),
             summary=summary,
@@ -87,13 +97,16 @@ class CardRenderer:
 
     def _suggestion(self, spec: SuggestionSpec, labels: Mapping[str, str], values: _Values,
                     patient_id: str) -> Suggestion:
-        actions = [Action(type=ActionType.DELETE, description=f"Remove the draft order {ref}",
-                          resource_id=ref) for ref in spec.deletes]
+        # create before delete (contract.md): an EHR that applies every action gets the same
+        # result, and the reference sandbox, which applies only the first, swaps the order.
+        actions = []
         for order in spec.creates:
             template = self.knowledge.orders.orders[order.kind]
             actions.append(Action(type=ActionType.CREATE,
                                   description=f"Create a draft order: {template.text}",
                                   resource=build_order(template, order, patient_id)))
+        actions += [Action(type=ActionType.DELETE, description=f"Remove the draft order {ref}",
+                           resource_id=ref) for ref in spec.deletes]
         return Suggestion(label=labels[spec.label].format_map(values), uuid=new_uuid(),
                           is_recommended=spec.recommended, actions=actions or None)
 
@@ -122,6 +135,20 @@ def build_order(template: OrderTemplate, order: ProposedOrder, patient_id: str) 
     if order.reason:
         resource["reasonReference"] = [{"reference": order.reason}]
     return resource
+
+
+_SUMMARY_MAX = 139
+"""The Card model's summary limit (CDS Hooks: under 140 characters)."""
+
+
+def _hedged_summary(summary: str, prefix: str, short: str) -> str:
+    """``If this order is for the advanced PEComa ...: ...``, within the summary limit."""
+    word = summary.split(" ", 1)[0]
+    lowered = summary[:1].lower() + summary[1:] if word[1:2].islower() else summary
+    for start in (prefix, short):
+        if len(start) + len(lowered) <= _SUMMARY_MAX:
+            return start + lowered
+    return (short + lowered)[: _SUMMARY_MAX - 1].rstrip() + "…"
 
 
 def _why(facts: tuple[UsedFact, ...]) -> str:

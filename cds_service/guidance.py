@@ -49,7 +49,8 @@ class Decision:
 
     Attributes:
         issued: the cards, in display order.
-        unreadable: ``Type/id`` of resources skipped because they were not valid FHIR.
+        unreadable: ``Type/id`` of resources skipped because they were not valid FHIR, and of
+            draft orders whose used fields could not be read (or their ``draftOrders`` position).
         rule_failures: ids of rules that raised (their cards are missing).
     """
 
@@ -115,7 +116,7 @@ class Guidance:
                                                             patient_id=case.patient.id))
                 for rec in evaluation.recommendations
             )
-        return Decision(issued, case.unreadable,
+        return Decision(issued, case.unreadable + case.unreadable_drafts,
                         tuple(f.recommendation_id for f in evaluation.failures))
 
     def effective_today(self) -> dt.date:

@@ -41,3 +41,26 @@ def scenario_request(scenario: str, name: str, *, with_prefetch: bool = True) ->
     if with_prefetch and "prefetch" not in request:
         request["prefetch"] = prefetch_from_bundle(PREFETCH, load_json(folder / "bundle.json"))
     return request
+
+
+def hook_request(hook: str, patient: str, record: list[dict[str, Any]],
+                 drafts: list[dict[str, Any]] | None = None,
+                 selections: list[str] | None = None) -> dict[str, Any]:
+    """A hook call for ``patient`` as an EHR sends it: ``record`` in ``prefetch``, ``drafts`` in
+    ``draftOrders`` (order hooks), order-select selecting ``selections`` (default: every draft)."""
+    from cds_service.hooks.prefetch import prefetch_from_bundle
+    from cds_service.hooks.services import PREFETCH
+
+    context: dict[str, Any] = {"userId": "Practitioner/pr-1", "patientId": patient}
+    if hook != "patient-view":
+        context["draftOrders"] = {"resourceType": "Bundle", "type": "collection",
+                                  "entry": [{"resource": d} for d in drafts or []]}
+    if hook == "order-select":
+        context["selections"] = selections if selections is not None else [
+            f"{d['resourceType']}/{d['id']}" for d in drafts or []]
+    entries = [{"resource": r} for r in record]
+    return {"hookInstance": "8b0f2c1e-7d6a-4f3b-9e2d-1c0b9a8f7e6d", "hook": hook,
+            "context": context,
+            "prefetch": prefetch_from_bundle(PREFETCH, {"resourceType": "Bundle",
+                                                        "type": "collection",
+                                                        "entry": entries})}

@@ -94,6 +94,7 @@ def test_recommended_suggestion_actions(
     concept = resource.get("medicationCodeableConcept") or resource["code"]
     assert {(c["system"], c["code"]) for c in concept.get("coding", [])} == codings
     assert concept["text"]
-    # Deletes first, then creates, as the spec's transaction order (C9d).
+    # Creates first, then deletes (revised contract.md, Cards): the reference sandbox applies
+    # only the first action, and an EHR that applies them all gets the same result.
     kinds = [a["type"] for a in actions]
-    assert kinds == sorted(kinds, key=("delete", "create").index)
+    assert kinds == sorted(kinds, key=("create", "delete").index)

@@ -21,7 +21,7 @@ MEDICATION_TYPES = frozenset({"MedicationRequest", "MedicationStatement"})
 """The resource types that record a medication."""
 _CLASSES = frozenset(item.value for item in DrugClass)
 _GROUPS = {"drug/anthracycline", "drug/chemotherapy", "drug/mtor-inhibitor", "drug/other-cytotoxic",
-           "drug/trk-inhibitor"}
+           "drug/targeted-agent", "drug/trk-inhibitor"}
 
 
 def medication_concept(resource: JsonObject) -> Any:

@@ -318,11 +318,50 @@ class DraftOrder(_Frozen):
     assay: AssayMethod | None = None
     marker: IhcMarker | None = None
     reason_refs: tuple[str, ...] = ()
+    """Conditions its ``reasonReference`` names that are tumours of ours or their metastases
+    (before the record is read: every Condition it names)."""
+    reason_entities: tuple[Entity, ...] = ()
+    """Knowledge-base entities its reasons name by code or text (``reasonCode``, or a Condition
+    that is another record of one of our tumours)."""
+    reason_generic: bool = False
+    """A reason names a malignant neoplasm without histology or organ site that may be one of
+    our tumours (``C48.0 Malignant neoplasm of retroperitoneum`` for a retroperitoneal PEComa)."""
+    other_reasons: tuple[Fact[str], ...] = ()
+    """Other diseases its reasons name (a cancer outside the knowledge base, an infection...)."""
+
+    @property
+    def names_our_tumours(self) -> bool:
+        """Its reasons name a tumour of ours (by reference, by entity, or generically)."""
+        return bool(self.reason_refs or self.reason_entities or self.reason_generic)
+
+    @property
+    def for_other_condition(self) -> bool:
+        """Its reasons name only other diseases: the order is not about our tumours."""
+        return bool(self.other_reasons) and not self.names_our_tumours
+
+    @property
+    def has_reason(self) -> bool:
+        """It states a reason this service recognises (ours or another disease)."""
+        return self.names_our_tumours or bool(self.other_reasons)
 
     @property
     def reference(self) -> str | None:
         """``Type/id`` for delete actions, or None when the draft has no id."""
         return f"{self.resource_type}/{self.id}" if self.id else None
+
+
+class OtherCondition(_Frozen):
+    """A disease on record other than the tumours of the knowledge base (another cancer, an
+    infection, another disorder the value sets recognise)."""
+
+    source: str
+    name: str
+    """The disease in words (the Condition's code text or display)."""
+    cancer: bool
+    """A malignant neoplasm outside the knowledge base."""
+    active: bool
+    """Clinical status active, recurrence or relapse (or absent)."""
+    date: dt.date | None = None
 
 
 class Patient(_Frozen):
@@ -344,6 +383,16 @@ class Case(_Frozen):
     referrals: tuple[Fact[dt.date | None], ...] = ()
     fractures: tuple[Fracture, ...] = ()
     draft_orders: tuple[DraftOrder, ...] = ()
+    other_conditions: tuple[OtherCondition, ...] = ()
+    """Other diseases on record (what order reasons may name instead of our tumours)."""
+    unreadable_drafts: tuple[str, ...] = ()
+    """Draft orders whose used fields could not be read (``Type/id``, or their position in
+    ``draftOrders``): left out, named in the response."""
     unreadable: tuple[str, ...] = ()
     """``Type/id`` of selected resources that failed validation, or of medications that name
     their drug in no readable way (contract partial-data policy)."""
+
+    @property
+    def other_cancers(self) -> tuple[OtherCondition, ...]:
+        """Active cancers on record outside the knowledge base."""
+        return tuple(c for c in self.other_conditions if c.cancer and c.active)

@@ -39,10 +39,12 @@ class RuleContext:
     today: dt.date
 
     def orders(self, case: Case) -> tuple[DraftOrder, ...]:
-        """The draft orders this call is about: the selected ones on order-select, all on sign."""
+        """The draft orders this call is about: the selected ones on order-select, all on sign;
+        never one whose reasons name only another disease (it is not about our tumours)."""
         if self.hook is Hook.PATIENT_VIEW:
             return ()
-        return tuple(order for order in case.draft_orders if order.selected)
+        return tuple(order for order in case.draft_orders
+                     if order.selected and not order.for_other_condition)
 
 
 Rule = Callable[[Case, RuleContext], Iterable[Recommendation]]
@@ -122,5 +124,9 @@ class Engine:
             except Exception as exc:  # one broken rule must not cost the clinician the others
                 log.exception("rule failed recommendation=%s", spec.id)
                 failures.append(RuleFailure(spec.id, type(exc).__name__))
+        if hook is not Hook.PATIENT_VIEW:
+            from cds_service.guidelines.other_condition import hedge  # imports the rules' helpers
+
+            fired = hedge(fired, case, context.orders(case))
         fired.sort(key=lambda rec: (_URGENCY[rec.indicator], self._order[rec.id], rec.subject))
         return Evaluation(tuple(fired), tuple(failures))

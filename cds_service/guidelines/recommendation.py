@@ -86,6 +86,9 @@ class Recommendation:
         facts: the facts the decision used, for the detail and the extension.
         suggestions: what the card proposes.
         against_order: True when the card advises against a draft order (overrideReasons).
+        other_conditions: other cancers on record, when the draft names no reason: the advice
+            holds only if the order is for the tumour (worded so, with the override reason
+            "ordered for another condition", and no suggestion recommended).
     """
 
     id: str
@@ -96,3 +99,4 @@ class Recommendation:
     facts: tuple[UsedFact, ...] = ()
     suggestions: tuple[SuggestionSpec, ...] = ()
     against_order: bool = False
+    other_conditions: tuple[UsedFact, ...] = ()

@@ -67,6 +67,21 @@ class OrderTemplate(BaseModel):
     copy_body_site: bool = False
 
 
+class OtherConditionWording(BaseModel):
+    """How an advice-against card is worded when the draft may be for another cancer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    summary_prefix: str = Field(min_length=1)
+    """Put before the card's summary (its first letter lower-cased unless it is an acronym)."""
+    short_prefix: str = Field(min_length=1)
+    """Used instead when the summary would pass 139 characters."""
+    detail: str = Field(min_length=1)
+    """Paragraph added to the detail; placeholders ``{tumour}`` and ``{conditions}``."""
+    override_reason: str = Field(min_length=1)
+    """Code of the override reason added to the card."""
+
+
 class OrderData(BaseModel):
     """orders.toml."""
 
@@ -74,6 +89,13 @@ class OrderData(BaseModel):
 
     orders: dict[str, OrderTemplate]
     override_reasons: dict[str, str] = Field(min_length=1)
+    other_condition: OtherConditionWording
+
+    @model_validator(mode="after")
+    def _known_reason(self) -> OrderData:
+        if self.other_condition.override_reason not in self.override_reasons:
+            raise ValueError("other_condition.override_reason is not an override reason")
+        return self
 
 
 class Knowledge(BaseModel):

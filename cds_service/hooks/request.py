@@ -10,8 +10,6 @@ import msgspec
 from pydantic import BaseModel
 from pydantic import ValidationError
 
-from cds_service.fhir.parse import is_known_resource_type
-from cds_service.fhir.parse import resource_problems
 from cds_service.fhir.sieve import Sieve
 from cds_service.fhir.sieve import sift_searchset
 from cds_service.hooks.errors import BadRequest
@@ -127,25 +125,6 @@ def validate_model(model: type[ModelT], payload: Any) -> ModelT:
         raise BadRequest("the request body is nested too deeply") from None
 
 
-def _draft_order_issues(draft_orders: dict[str, Any]) -> list[Issue]:
-    # A draft order is the request's own content: an invalid one is a 400, never skipped.
-    issues = []
-    for index, entry in enumerate(draft_orders.get("entry") or []):
-        path = f"context.draftOrders.entry[{index}]"
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict):
-            issues.append(Issue("required", f"{path}.resource: a draft order resource is required",
-                                f"{path}.resource"))
-            continue
-        resource_type = resource.get("resourceType")
-        if resource_type and not is_known_resource_type(resource_type):
-            continue  # cds-hooks.md §3: accept any request type, ignore ones we do not know
-        for problem in resource_problems(resource):
-            where = f"{path}.resource" + (f".{problem.path}" if problem.path else "")
-            issues.append(Issue("invalid", f"{where}: {problem.message}", where))
-    return issues
-
-
 def draft_order_refs(draft_orders: dict[str, Any]) -> set[str]:
     """Return ``Type/id`` of every draft order that has an id."""
     refs = set()
@@ -167,7 +146,7 @@ def _selection_issues(selections: list[str], draft_orders: dict[str, Any]) -> li
 
 
 def parse_hook_request(hook: Hook, payload: Any) -> HookRequest:
-    """Validate a service call for ``hook``: fields, context, draft orders and selections.
+    """Validate a service call for ``hook``: fields, context and selections.
 
     Raises:
         BadRequest: with every problem found, each naming its JSON path.
@@ -177,11 +156,11 @@ def parse_hook_request(hook: Hook, payload: Any) -> HookRequest:
         raise BadRequest(Issue("invalid", f"hook: this service answers {hook.value!r}, "
                                f"not {payload.get('hook')!r}", "hook"))
     request = validate_model(REQUEST_MODELS[hook], payload)
+    # Only the envelope makes a 400 (contract.md): the drafts themselves are read leniently,
+    # an unreadable one named in the response (``case.drafts``).
     draft_orders = request.draft_orders
-    if draft_orders is not None:
-        issues = _draft_order_issues(draft_orders)
-        if request.selections is not None:
-            issues += _selection_issues(request.selections, draft_orders)
+    if draft_orders is not None and request.selections is not None:
+        issues = _selection_issues(request.selections, draft_orders)
         if issues:
             raise BadRequest(issues)
     return request

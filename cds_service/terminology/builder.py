@@ -32,7 +32,7 @@ from cds_service.terminology.text import phrase_key
 from cds_service.terminology.text import phrase_pattern
 from cds_service.terminology.text import whole_words
 
-_ICD10_PREFIX = re.compile(r"^[A-Z][0-9A-Z]{1,6}$")
+_ICD10_PREFIX = re.compile(r"^[A-Z][0-9A-Z]{0,6}$")  # a letter alone: a chapter (C = C00-C96)
 _ICDO_BEHAVIOUR_DIGITS = frozenset("012369")
 # Closed vocabularies of the attributes rules branch on, checked per domain.
 _ENUM_ATTRIBUTES = {

@@ -55,6 +55,8 @@ class DrugClass(StrEnum):
     ALKYLATING = "alkylating"
     TRK_INHIBITOR = "trk-inhibitor"
     CYTOTOXIC = "cytotoxic"
+    TARGETED = "targeted"
+    """A targeted agent that is neither an mTOR nor a TRK inhibitor (tyrosine-kinase inhibitors)."""
 
 
 class EntityKey(StrEnum):

@@ -65,7 +65,7 @@ def test_drug_classes_of_a_regimen(case_of: CaseBuilder) -> None:
     (cc((RXNORM, "141704", "everolimus")), "drug/everolimus", DrugClass.MTOR_INHIBITOR),
     (cc((RXNORM, "2586868")), "drug/nab-sirolimus", DrugClass.MTOR_INHIBITOR),
     (cc(text="Larotrectinib 100 mg twice daily"), "drug/larotrectinib", DrugClass.TRK_INHIBITOR),
-    (cc(text="Trabectedin 1.5 mg/m2 24-h infusion"), "drug/other-cytotoxic", DrugClass.CYTOTOXIC),
+    (cc(text="Trabectedin 1.5 mg/m2 24-h infusion"), "drug/trabectedin", DrugClass.CYTOTOXIC),
 ])
 def test_drug_orders_by_code_or_text(terminology: Terminology, code: dict[str, Any], drug: str,
                                      drug_class: DrugClass) -> None:

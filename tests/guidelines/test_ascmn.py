@@ -644,15 +644,30 @@ def test_no_systemic_therapy_named_ascmn_beside_other_tumour() -> None:
 @pytest.mark.parametrize("subject", [
     case(limb(Entity.ASCMN, unresectable=fact(True)), draft_orders=(chemo(),)),
     case(limb(Entity.ASCMN), limb(tumour_id="cond-2"), draft_orders=(chemo(),)),
-    case(limb(Entity.ASCMN), draft_orders=(chemo(DrugClass.TRK_INHIBITOR),)),
     case(limb(Entity.ASCMN), draft_orders=(chemo(None),)),
     case(limb(Entity.ASCMN), draft_orders=(chemo(reason_refs=("Condition/breast-ca",)),)),
     case(limb(), draft_orders=(chemo(),)),
 ])
 def test_no_systemic_therapy_silent(subject: Case) -> None:
-    """ascmn-no-systemic-therapy: advanced, unnamed with another tumour (reading), not
-    cytotoxic, unknown class, for another condition, or not ascmn."""
+    """ascmn-no-systemic-therapy: advanced, unnamed with another tumour (reading), unknown
+    class, for another condition, or not ascmn."""
     assert run(ascmn.ascmn_no_systemic_therapy, subject, Hook.ORDER_SIGN) == []
+
+
+@pytest.mark.parametrize(("drug_class", "words"), [
+    (DrugClass.ANTHRACYCLINE, "cytotoxic chemotherapy"),
+    (DrugClass.CYTOTOXIC, "cytotoxic chemotherapy"),
+    (DrugClass.TARGETED, "a targeted agent"),
+    (DrugClass.TRK_INHIBITOR, "a targeted agent"),
+    (DrugClass.MTOR_INHIBITOR, "an mTOR inhibitor"),
+])
+def test_no_systemic_therapy_for_every_systemic_class(drug_class: DrugClass, words: str) -> None:
+    """ascmn-no-systemic-therapy: any systemic anticancer drug (cytotoxic, targeted, mTOR
+    inhibitor: catalogue "Drug classes (revised)"), the detail naming which."""
+    recs = run(ascmn.ascmn_no_systemic_therapy,
+               case(limb(Entity.ASCMN), draft_orders=(chemo(drug_class),)), Hook.ORDER_SIGN)
+    assert [r.id for r in recs] == ["ascmn-no-systemic-therapy"]
+    assert f"is {words}," in checked(recs[0])["detail"]
 
 
 # --- shared helpers ---------------------------------------------------------------------------
@@ -668,6 +683,6 @@ def test_every_summary_under_140_for_the_longest_label() -> None:
                             ("ascmn-mohs-cutaneous", "default"),
                             ("sts-wide-excision", "ascmn")]:
         values = tumour_values(longest_ascmn if "ascmn" in rec_id else longest(),
-                               order="x" * 200, site="foot")
+                               order="x" * 200, site="foot", therapy="cytotoxic chemotherapy")
         checked(Recommendation(id=rec_id, indicator=Indicator.INFO, subject="s",
                                variant=variant, values=values))

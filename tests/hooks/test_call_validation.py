@@ -184,25 +184,30 @@ def test_draft_orders_that_is_not_a_bundle_is_400(client: FlaskClient) -> None:
     assert issue_expressions(body) == ["context.draftOrders"]
 
 
-def test_invalid_draft_order_is_400_naming_the_element(client: FlaskClient) -> None:
+def test_draft_order_with_unreadable_used_fields_is_named_not_400(client: FlaskClient) -> None:
+    """Revised contract ("Draft orders are read leniently"): only the envelope makes a 400; a
+    draft whose used fields cannot be read is named in the response's extension, no card."""
     request = _sign()
     order = request["context"]["draftOrders"]["entry"][1]["resource"]
-    del order["subject"]
+    order["subject"] = "Patient/not-a-reference-object"
     order["status"] = 17
 
-    body = _assert_operation_outcome(client.post(SIGN_URL, json=request), 400)
+    response = client.post(SIGN_URL, json=request)
 
-    assert set(issue_expressions(body)) == {
-        "context.draftOrders.entry[1].resource.subject",
-        "context.draftOrders.entry[1].resource.status",
-    }
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "cards": [],
+        "extension": {"org.sts-cds.explanation": {
+            "unreadableResources": [f"{order['resourceType']}/{order['id']}"]}}}
 
 
-def test_draft_order_entry_without_resource_is_400(client: FlaskClient) -> None:
+def test_draft_order_entry_without_resource_is_named_by_position(client: FlaskClient) -> None:
     request = _sign()
     request["context"]["draftOrders"]["entry"].append({"fullUrl": "urn:uuid:1"})
-    body = _assert_operation_outcome(client.post(SIGN_URL, json=request), 400)
-    assert issue_expressions(body) == ["context.draftOrders.entry[2].resource"]
+    response = client.post(SIGN_URL, json=request)
+    assert response.status_code == 200
+    assert response.get_json()["extension"]["org.sts-cds.explanation"] == {
+        "unreadableResources": ["context.draftOrders.entry[2]"]}
 
 
 def test_draft_order_of_a_type_fhir_does_not_know_is_ignored(client: FlaskClient) -> None:

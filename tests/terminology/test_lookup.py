@@ -20,7 +20,10 @@ from tests.terminology.common import cc
 
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-STS_LEFT_LOWER_LIMB = {"entity/sts", "site/lower-limb", "laterality/left", "behaviour/malignant"}
+MALIGNANT = "disease/malignant-neoplasm"
+"""Every ICD-10-CM C code (C00-C96) also reads as a malignant neoplasm (a reason's disease)."""
+STS_LEFT_LOWER_LIMB = {"entity/sts", "site/lower-limb", "laterality/left", "behaviour/malignant",
+                       MALIGNANT}
 
 
 @pytest.mark.parametrize("value", ["C49.22", "C4922", "c49.22", "c4922", " C49.22 "])
@@ -38,22 +41,29 @@ def test_icd10cm_system_variants(terminology: Terminology, system: str) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("C49.11", {"entity/sts", "site/upper-limb", "laterality/right", "behaviour/malignant"}),
-        ("C49.9", {"entity/sts", "behaviour/malignant"}),
-        ("C49.A0", {"entity/gist", "behaviour/malignant"}),  # GIST: longer prefix beats C49
+        ("C49.11", {"entity/sts", "site/upper-limb", "laterality/right", "behaviour/malignant",
+                    MALIGNANT}),
+        ("C49.9", {"entity/sts", "behaviour/malignant", MALIGNANT}),
+        # GIST: the longer prefix beats C49
+        ("C49.A0", {"entity/gist", "behaviour/malignant", MALIGNANT}),
         (
             "C78.01",
-            {"finding/lung-metastasis", "site/lung", "laterality/right", "behaviour/metastatic"},
+            {"finding/lung-metastasis", "site/lung", "laterality/right", "behaviour/metastatic",
+             MALIGNANT},
         ),
-        ("C79.51", {"finding/extrapulmonary-metastasis", "behaviour/metastatic"}),
-        ("C79.9", {"finding/secondary-malignancy", "behaviour/metastatic"}),
-        ("C77.0", {"finding/nodal-metastasis", "behaviour/metastatic"}),
-        ("C54.2", {"site/uterus", "behaviour/malignant"}),  # never an entity on its own
-        ("C57.12", {"site/broad-ligament", "laterality/left", "behaviour/malignant"}),
+        ("C79.51", {"finding/extrapulmonary-metastasis", "behaviour/metastatic", MALIGNANT}),
+        ("C79.9", {"finding/secondary-malignancy", "behaviour/metastatic", MALIGNANT}),
+        ("C77.0", {"finding/nodal-metastasis", "behaviour/metastatic", MALIGNANT}),
+        ("C54.2", {"site/uterus", "behaviour/malignant", MALIGNANT}),  # never an entity on its own
+        ("C57.12", {"site/broad-ligament", "laterality/left", "behaviour/malignant", MALIGNANT}),
         ("M84.552A", {"finding/pathological-fracture", "site/femur", "laterality/left"}),
         ("M84.541D", {"finding/pathological-fracture", "site/hand", "laterality/right"}),
         ("M84.452A", {"finding/pathological-fracture-other", "site/femur", "laterality/left"}),
         ("Z85.831", {"finding/history-of-sts"}),
+        ("C50.911", {MALIGNANT}),  # breast: another cancer, never a tumour of ours
+        ("C80.1", {"disease/malignant-neoplasm-unspecified"}),  # longer prefix: site not named
+        ("L03.115", {"disease/infection"}),
+        ("Z08", {"finding/history-of-malignancy"}),
         ("I10", set()),
     ],
 )
@@ -188,6 +198,7 @@ def test_trk_inhibitors_are_recognised_by_ncit_and_name(terminology: Terminology
         "alkylating",
         "trk-inhibitor",
         "cytotoxic",
+        "targeted",
     }
 
 

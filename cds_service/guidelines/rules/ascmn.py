@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from cds_service.case.model import Case
 from cds_service.case.model import DraftOrder
+from cds_service.case.model import DrugClass
 from cds_service.case.model import Entity
 from cds_service.case.model import Fracture
 from cds_service.case.model import IhcMarker
@@ -26,6 +27,8 @@ from cds_service.guidelines.recommendation import UsedFact
 from cds_service.guidelines.rules.common import CHEMOTHERAPY
 from cds_service.guidelines.rules.common import MARKER_NAMES
 from cds_service.guidelines.rules.common import SITE_WORDS
+from cds_service.guidelines.rules.common import SYSTEMIC_ANTICANCER
+from cds_service.guidelines.rules.common import TARGETED_AGENTS
 from cds_service.guidelines.rules.common import flag_fact
 from cds_service.guidelines.rules.common import order_fact
 from cds_service.guidelines.rules.common import order_subject
@@ -197,11 +200,18 @@ def _fixes(order: DraftOrder, fracture: Fracture, tumour: Tumour) -> bool:
 
 # --- systemic therapy -----------------------------------------------------------------------------
 
+_THERAPY = {**dict.fromkeys(CHEMOTHERAPY, "cytotoxic chemotherapy"),
+            **dict.fromkeys(TARGETED_AGENTS, "a targeted agent"),
+            DrugClass.MTOR_INHIBITOR: "an mTOR inhibitor"}
+"""How the card names the systemic therapy a draft orders."""
+
+
 @rule("ascmn-no-systemic-therapy")
 def ascmn_no_systemic_therapy(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
-    """A draft cytotoxic order for a non-advanced ascmn: systemic therapy is generally not used."""
+    """A draft systemic anticancer order (cytotoxic, targeted or mTOR inhibitor) for a non-advanced
+    ascmn: systemic therapy is generally not used."""
     for order in ctx.orders(case):
-        if order.kind is not OrderKind.DRUG or order.drug_class not in CHEMOTHERAPY:
+        if order.kind is not OrderKind.DRUG or order.drug_class not in SYSTEMIC_ANTICANCER:
             continue
         # The draft must be for the ascmn: named in its reasons, or the patient has no other tumour.
         targets = tumours_for_order(order, case.tumours)
@@ -211,7 +221,8 @@ def ascmn_no_systemic_therapy(case: Case, ctx: RuleContext) -> Iterator[Recommen
         tumour = targets[0]
         yield Recommendation(
             id="ascmn-no-systemic-therapy", indicator=Indicator.WARNING,
-            subject=order_subject(order), values=tumour_values(tumour, order=order.label),
+            subject=order_subject(order),
+            values=tumour_values(tumour, order=order.label, therapy=_THERAPY[order.drug_class]),
             facts=(order_fact(order), *tumour_facts(tumour),
                    UsedFact("metastasis", "none on record"),
                    flag_fact("unresectable", tumour.unresectable)),

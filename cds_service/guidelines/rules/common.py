@@ -51,6 +51,12 @@ PRESENCE = {True: "present", False: "absent", None: "not recorded"}
 CHEMOTHERAPY = frozenset({DrugClass.ANTHRACYCLINE, DrugClass.ALKYLATING, DrugClass.CYTOTOXIC})
 """Drug classes that count as (cytotoxic) chemotherapy."""
 
+TARGETED_AGENTS = frozenset({DrugClass.TARGETED, DrugClass.TRK_INHIBITOR})
+"""Targeted agents other than mTOR inhibitors (tyrosine-kinase and TRK inhibitors)."""
+
+SYSTEMIC_ANTICANCER = CHEMOTHERAPY | TARGETED_AGENTS | {DrugClass.MTOR_INHIBITOR}
+"""Any systemic anticancer drug: cytotoxic, targeted or mTOR inhibitor (catalogue drug classes)."""
+
 
 def where(tumour: Tumour) -> str:
     """`` of the lower limb`` for card text, or an empty string when the region is not named."""
@@ -129,14 +135,22 @@ def tumours_for_order(order: DraftOrder, tumours: tuple[Tumour, ...],
 
     Returns:
         The tumours the order's reasons name (the Condition or one of its metastases, as
-        chemotherapy is ordered for metastatic disease); when it names no reason, every eligible
-        tumour. A reason naming none of them means the order is for something else: empty.
+        chemotherapy is ordered for metastatic disease); a reason naming an entity by code or text
+        selects the eligible tumours of that entity (all eligible ones when none is of it); when it
+        names no reason, every eligible tumour. A reason naming none of them, or only another
+        disease, means the order is for something else: empty.
     """
     if order.reason_refs:
         refs = set(order.reason_refs)
         return tuple(t for t in tumours
                      if t.source in refs or any(m.source in refs for m in t.metastases))
-    return tuple(t for t in tumours if eligible is None or eligible(t))
+    if order.for_other_condition:
+        return ()
+    candidates = tuple(t for t in tumours if eligible is None or eligible(t))
+    if order.reason_entities:
+        named = tuple(t for t in candidates if t.entity.value in order.reason_entities)
+        return named or candidates
+    return candidates
 
 
 def proposed_order(kind: str, tumour: Tumour, site: Site | None = None) -> ProposedOrder:

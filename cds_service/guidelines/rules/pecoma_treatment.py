@@ -26,6 +26,7 @@ from cds_service.guidelines.engine import rule
 from cds_service.guidelines.recommendation import Recommendation
 from cds_service.guidelines.recommendation import UsedFact
 from cds_service.guidelines.rules.common import CHEMOTHERAPY
+from cds_service.guidelines.rules.common import TARGETED_AGENTS
 from cds_service.guidelines.rules.common import describe
 from cds_service.guidelines.rules.common import order_fact
 from cds_service.guidelines.rules.common import order_subject
@@ -188,8 +189,9 @@ def pecoma_mtor_first_line(case: Case, ctx: RuleContext) -> Iterator[Recommendat
 
 
 def _chemo_target(case: Case, order: DraftOrder) -> Tumour | None:
-    """The advanced pecoma a chemotherapy draft is for, when every tumour it may be for is one."""
-    if order.kind is not OrderKind.DRUG or order.drug_class not in CHEMOTHERAPY:
+    """The advanced pecoma a chemotherapy or targeted-agent draft (not an mTOR inhibitor) is for,
+    when every tumour it may be for is one."""
+    if order.kind is not OrderKind.DRUG or order.drug_class not in CHEMOTHERAPY | TARGETED_AGENTS:
         return None
     targets = tumours_for_order(order, case.tumours, lambda t: t.is_active)
     advanced = {t.id for t in _advanced_pecomas(case)}
@@ -198,7 +200,7 @@ def _chemo_target(case: Case, order: DraftOrder) -> Tumour | None:
 
 @rule("pecoma-chemo-before-mtor")
 def pecoma_chemo_before_mtor(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
-    """A draft cytotoxic order for an advanced pecoma with no mTOR inhibitor on record."""
+    """A draft cytotoxic or targeted (not mTOR) order for an advanced pecoma, no mTOR on record."""
     if ever_received(case, DrugClass.MTOR_INHIBITOR):
         return
     for order in ctx.orders(case):
@@ -210,7 +212,9 @@ def pecoma_chemo_before_mtor(case: Case, ctx: RuleContext) -> Iterator[Recommend
             id="pecoma-chemo-before-mtor", indicator=Indicator.WARNING,
             subject=order_subject(order), variant="uterine" if uterine else "default",
             values={"tumour": describe(tumour), "drug": _short_label(order),
-                    "order": order.label},
+                    "order": order.label,
+                    "therapy": "chemotherapy" if order.drug_class in CHEMOTHERAPY
+                    else "a targeted agent"},
             facts=(order_fact(order), *tumour_facts(tumour), *_advanced_facts(tumour),
                    no_drug_on_record(case, "mTOR inhibitor")),
             suggestions=(propose("sirolimus", "sirolimus", tumour, order),
