@@ -24,7 +24,7 @@ import pytest
 
 from tests.browser.fhir_server import FhirServer
 from tests.browser.fhir_server import fhir_server
-from tests.browser.sandbox import SCENARIOS
+from tests.browser.sandbox import EVERY_SCENARIO
 from tests.browser.sandbox import Sandbox
 from tests.browser.sandbox import ServedService
 from tests.browser.sandbox import start_service
@@ -82,8 +82,8 @@ def sandbox_origin(sandbox_dir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def fhir() -> Iterator[FhirServer]:
-    """One FHIR server holding every scenario the browser tests open."""
-    with fhir_server(SCENARIOS.values()) as server:
+    """One FHIR server holding every scenario."""
+    with fhir_server(EVERY_SCENARIO) as server:
         yield server
 
 

@@ -42,7 +42,11 @@ SCENARIOS = {
 """The charts the tests open: an advanced (metastatic) PEComa with no mTOR inhibitor on record, and
 a high-grade sarcoma of the thigh with no MRI on record."""
 
-TODAY = {load_json(FIXTURES_DIR / s / "manifest.json")["today"] for s in SCENARIOS.values()}.pop()
+EVERY_SCENARIO = tuple(sorted(folder.name for folder in FIXTURES_DIR.iterdir()
+                             if (folder / "bundle.json").is_file()))
+"""Every scenario folder (one patient each, with an id of its own): the FHIR server holds all."""
+
+(TODAY,) = {load_json(FIXTURES_DIR / s / "manifest.json")["today"] for s in EVERY_SCENARIO}
 """The date the scenarios were written for (``CDS_TODAY`` of the served service)."""
 
 ACTION_TIMEOUT_MS = 20_000
@@ -227,9 +231,17 @@ class Sandbox:
         return f"{self.origin}/index.html?{query}"
 
     def open(self, scenario: str) -> HookCall:
-        """Open the sandbox on the scenario's patient; return its patient-view call."""
-        return self.hook_call("sts-patient-view",
-                              lambda: self.page.goto(self.url(patient_id(scenario))))
+        """Open the sandbox on the scenario's patient; return its patient-view call.
+
+        The sandbox keeps the last patient, FHIR server and services in ``localStorage``, and on a
+        reload its kept patient can win over the ``patientId`` parameter: forget them first.
+        """
+        patient = patient_id(scenario)
+        if self.page.url.startswith(self.origin):
+            self.page.evaluate("localStorage.clear()")
+        call = self.hook_call("sts-patient-view", lambda: self.page.goto(self.url(patient)))
+        assert call.request["context"]["patientId"] == patient, "the sandbox opened another patient"
+        return call
 
     def screen(self, name: str) -> None:
         """Switch to a screen by its header button."""

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.sandbox import EVERY_SCENARIO
 from tests.browser.sandbox import SCENARIOS
 from tests.browser.sandbox import HookCall
 from tests.browser.sandbox import JsonObject
@@ -38,7 +39,7 @@ SARCOMA_REASON = "Sarcoma (disorder)"
 def _must(scenario: str, hook: str) -> list[str]:
     """The ids the scenario's manifest says the hook must answer (its first call of that hook)."""
     calls = load_json(FIXTURES_DIR / scenario / "manifest.json")["calls"]
-    must: list[str] = next(c["must"] for c in calls if c["hook"] == hook)
+    must: list[str] = next((c["must"] for c in calls if c["hook"] == hook), [])
     return must
 
 
@@ -128,6 +129,17 @@ def test_patient_view_renders_every_card_and_its_feedback_is_counted(sandbox: Sa
         before["sts-specialist-referral"]["accepted"] + 1
     assert after["pecoma-risk-stratification"]["overridden"] == \
         before["pecoma-risk-stratification"]["overridden"] + 1
+    assert sandbox.problems() == []
+
+
+def test_patient_view_renders_the_cards_of_every_scenario(sandbox: Sandbox) -> None:
+    for scenario in EVERY_SCENARIO:
+        call = sandbox.open(scenario)
+        assert call.status == 200, (scenario, call.body)
+        assert set(_must(scenario, "patient-view")) <= set(call.card_ids), scenario
+        expect(sandbox.cards()).to_have_count(len(call.card_ids))
+        for card in call.body["cards"]:
+            _assert_rendered(sandbox, card)
     assert sandbox.problems() == []
 
 
