@@ -53,8 +53,8 @@ def _assert_rendered(sandbox: Sandbox, card: JsonObject) -> Any:
     expect(shown).to_have_class(re.compile(f"alert-{card['indicator']}"))
     source = shown.get_by_role("link", name=card["source"]["label"])
     expect(source).to_have_attribute("href", card["source"]["url"])
-    # The markdown detail is rendered (a heading-like line, no markdown left over) and names the
-    # facts the card rests on by their FHIR ids.
+    # The markdown detail is rendered (its "Why this card" part shown, no "**" left over) and
+    # names the facts the card rests on by their FHIR ids.
     expect(shown).to_contain_text("Why this card")
     assert "**" not in shown.inner_text()
     for reference in card["extension"]["org.sts-cds.explanation"]["references"]:
