@@ -76,7 +76,7 @@ FORMULARY = [
      "pazopanib 200 MG Oral Tablet [Votrient]", None),
     ("drug/regorafenib", TARGETED, (NCIT, "C78204"), "Regorafenib 160 mg daily, 3 weeks on",
      "regorafenib 40 MG Oral Tablet [Stivarga]", None),
-    ("drug/larotrectinib", TARGETED, (NCIT, "C115977"), "Larotrectinib 100 mg twice daily",
+    ("drug/larotrectinib", TARGETED, (RXNORM, "2105628"), "Larotrectinib 100 mg twice daily",
      "larotrectinib 100 MG Oral Capsule [Vitrakvi]", None),
     ("drug/entrectinib", TARGETED, None, "Entrectinib 600 mg daily",
      "entrectinib 200 MG Oral Capsule [Rozlytrek]", None),
