@@ -63,6 +63,7 @@ class FhirServer(ThreadingHTTPServer):
             bundle = load_json(FIXTURES_DIR / scenario / "bundle.json")
             found = [entry["resource"] for entry in bundle["entry"]]
             (patient,) = [r for r in found if r["resourceType"] == "Patient"]
+            assert patient["id"] not in self.patients, f"{scenario}: patient id used twice"
             self.patients[patient["id"]] = patient
             self.resources[patient["id"]] = [r for r in found if r is not patient]
 

@@ -46,8 +46,16 @@ EVERY_SCENARIO = tuple(sorted(folder.name for folder in FIXTURES_DIR.iterdir()
                              if (folder / "bundle.json").is_file()))
 """Every scenario folder (one patient each, with an id of its own): the FHIR server holds all."""
 
-(TODAY,) = {load_json(FIXTURES_DIR / s / "manifest.json")["today"] for s in EVERY_SCENARIO}
-"""The date the scenarios were written for (``CDS_TODAY`` of the served service)."""
+
+def written_for(scenario: str) -> str:
+    """The date a scenario was written for (its manifest's ``today``)."""
+    today: str = load_json(FIXTURES_DIR / scenario / "manifest.json")["today"]
+    return today
+
+
+(TODAY,) = {written_for(scenario) for scenario in SCENARIOS.values()}
+"""``CDS_TODAY`` of the served service: the date the scenarios of :data:`SCENARIOS` were written
+for (tests of other scenarios open only those written for the same date)."""
 
 ACTION_TIMEOUT_MS = 20_000
 """Generous: a call answers in milliseconds; this tells "answered" from "hung" on a busy machine."""
