@@ -33,6 +33,9 @@ from cds_service.openapi_bodies import Health
 from cds_service.openapi_bodies import OpenApiDocument
 from cds_service.openapi_bodies import OperationOutcome
 from cds_service.openapi_bodies import Readiness
+from cds_service.web.dashboard import DATE_PATTERN
+from cds_service.web.dashboard import PARAMETERS
+from cds_service.web.dashboard import VERSION_PATTERN
 
 bp = Blueprint("openapi", __name__)
 
@@ -256,11 +259,35 @@ def _paths(
                           "404": _json("CDS_ADMIN_BIND is set and this is the public port.",
                                        ref["outcome"])},
         }},
+        "/feedback/dashboard": {"get": {
+            "operationId": "feedbackDashboard",
+            "summary": "Override dashboard: charts of cards, outcomes, override rates and "
+                       "reasons per recommendation, by ISO week (operator endpoint)",
+            "description": "Aggregates only, no patient data or card text; the same figures as "
+                           "/feedback/summary, narrowed by the query. With CDS_ADMIN_BIND set, "
+                           "served only on the operator listener. An empty parameter is the "
+                           "same as none.",
+            "parameters": _dashboard_parameters(),
+            "responses": {"200": _html("The dashboard page (inline SVG charts, no script)."),
+                          "400": {"$ref": "#/components/responses/BadRequest"},
+                          "404": _json("CDS_ADMIN_BIND is set and this is the public port.",
+                                       ref["outcome"]),
+                          "503": {"$ref": "#/components/responses/ServiceUnavailable"}},
+        }},
         "/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document",
             "responses": {"200": _json("The OpenAPI 3.1 description.", ref["openapi"])},
         }},
     }
+
+
+def _dashboard_parameters() -> list[JsonObject]:
+    version = VERSION_PATTERN.removeprefix("^").removesuffix("$")
+    day = DATE_PATTERN.removeprefix("^").removesuffix("$")
+    patterns = {"version": version, "from": day, "to": day}
+    return [{"name": name, "in": "query", "required": False, "description": description,
+             "schema": {"type": "string", "pattern": f"^(?:{patterns[name]})?$"}}
+            for name, description in PARAMETERS.items()]
 
 
 def route_paths(app: Flask) -> set[str]:

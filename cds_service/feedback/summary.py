@@ -216,7 +216,7 @@ def weekly(
             session, recommendation_ids, scope, day).items():
         column = 1 if outcome == "accepted" else 2
         weeks[rec_id][iso_week(_as_date(issued_on))][column] += count
-    return {rec_id: _every_week(by_week) for rec_id, by_week in weeks.items()}
+    return {rec_id: every_week(by_week) for rec_id, by_week in weeks.items()}
 
 
 def knowledge_versions(session: Session) -> list[str]:
@@ -232,7 +232,9 @@ def _version_key(version: str) -> tuple[tuple[int, str], ...]:
                  for part in version.replace("-", ".").split("."))
 
 
-def _every_week(by_week: dict[str, list[int]]) -> list[WeekFigures]:
+def every_week(by_week: dict[str, list[int]]) -> list[WeekFigures]:
+    """``[issued, accepted, overridden]`` by ISO week as figures of every week from the first to
+    the last, oldest first (weeks between without cards get zeros)."""
     def monday(week: str) -> dt.date:
         return dt.date.fromisocalendar(int(week[:4]), int(week[6:]), 1)
 

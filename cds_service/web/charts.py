@@ -8,6 +8,7 @@ runs no script and fetches nothing.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,12 @@ import pygal
 from markupsafe import Markup
 from pygal.etree import etree
 from pygal.style import Style
+
+# pygal appends to sys.meta_path a finder for its map plugins (pygal.maps.*, unused here) that has
+# only the legacy find_module API: Python 3.11 then raises an ImportWarning on every import that
+# no other finder satisfies, anywhere in the process (an optional `import x` in try/except).
+sys.meta_path[:] = [finder for finder in sys.meta_path
+                    if type(finder).__module__ != "pygal" or hasattr(finder, "find_spec")]
 
 ACCEPTED = "#0b57a4"
 OVERRIDDEN = "#c25400"
@@ -55,8 +62,10 @@ def cards_chart(ids: Sequence[str], with_feedback: Sequence[int],
                 without_feedback: Sequence[int]) -> Markup:
     """Cards issued per recommendation, split into those with and without feedback."""
     chart = pygal.HorizontalStackedBar(
-        **_COMMON, width=800, height=_bar_height(len(ids)),
-        title="Cards issued", style=_colours(ACCEPTED, NO_FEEDBACK))
+        **_COMMON, width=800, height=_bar_height(len(ids)), title="Cards issued",
+        style=_colours(ACCEPTED, NO_FEEDBACK),
+        y_labels=_counts_axis([a + b for a, b in zip(with_feedback, without_feedback,
+                                                     strict=True)]))
     chart.x_labels = list(ids)
     chart.add("with feedback", list(with_feedback))
     chart.add("without feedback", list(without_feedback))
@@ -67,11 +76,10 @@ def rate_chart(ids: Sequence[str], rates: Sequence[float | None]) -> Markup:
     """The override rate of each recommendation, in per cent (none without feedback)."""
     chart = pygal.HorizontalBar(
         **_COMMON, width=800, height=_bar_height(len(ids)), range=(0, 100),
-        title="Override rate, % of feedback", style=_colours(OVERRIDDEN),
-        value_formatter=_percent, show_legend=False)
+        y_labels=list(range(0, 101, 10)), title="Override rate, % of feedback",
+        style=_colours(OVERRIDDEN), value_formatter=_percent, show_legend=False)
     chart.x_labels = list(ids)
-    chart.add("override rate", [None if rate is None else round(rate * 100, 1)
-                                for rate in rates])
+    chart.add("override rate", _percents(rates))
     return _svg(chart)
 
 
@@ -80,7 +88,8 @@ def outcomes_chart(ids: Sequence[str], accepted: Sequence[int],
     """Accepted and overridden feedback items per recommendation."""
     chart = pygal.HorizontalStackedBar(
         **_COMMON, width=800, height=_bar_height(len(ids)),
-        title="Feedback: accepted and overridden", style=_colours(ACCEPTED, OVERRIDDEN))
+        title="Feedback: accepted and overridden", style=_colours(ACCEPTED, OVERRIDDEN),
+        y_labels=_counts_axis([a + o for a, o in zip(accepted, overridden, strict=True)]))
     chart.x_labels = list(ids)
     chart.add("accepted", list(accepted))
     chart.add("overridden", list(overridden))
@@ -91,32 +100,52 @@ def reasons_chart(title: str, reasons: Sequence[tuple[str, int]]) -> Markup:
     """How often each override reason was given."""
     chart = pygal.HorizontalBar(
         **_COMMON, width=800, height=_bar_height(len(reasons)), title=title,
-        style=_colours(OVERRIDDEN), show_legend=False)
+        style=_colours(OVERRIDDEN), show_legend=False,
+        y_labels=_counts_axis([count for _, count in reasons]))
     chart.x_labels = [label for label, _ in reasons]
     chart.add("times given", [count for _, count in reasons])
     return _svg(chart)
 
 
-def trend_chart(title: str, weeks: Sequence[str], issued: Sequence[int],
-                accepted: Sequence[int], overridden: Sequence[int],
-                rates: Sequence[float | None]) -> Markup:
-    """Cards and feedback by ISO week, with the override rate on the right-hand axis."""
+def weekly_counts_chart(title: str, weeks: Sequence[str], issued: Sequence[int],
+                        accepted: Sequence[int], overridden: Sequence[int]) -> Markup:
+    """Cards issued and feedback on them by ISO week of issue."""
     chart = pygal.Bar(
-        **{**_COMMON, "print_values": len(weeks) <= 12}, width=800, height=420, title=title,
-        x_label_rotation=-40 if len(weeks) > 6 else 0, secondary_range=(0, 100),
-        style=_colours(NO_FEEDBACK, ACCEPTED, OVERRIDDEN, RATE))
+        **{**_COMMON, "print_values": len(weeks) <= 12}, width=800, height=360, title=title,
+        x_label_rotation=-40 if len(weeks) > 6 else 0, y_labels=_counts_axis(issued),
+        style=_colours(NO_FEEDBACK, ACCEPTED, OVERRIDDEN))
     chart.x_labels = list(weeks)
     chart.add("issued", list(issued))
     chart.add("accepted", list(accepted))
     chart.add("overridden", list(overridden))
-    chart.add("override rate, % (right)", [
-        None if rate is None else round(rate * 100, 1) for rate in rates],
-        secondary=True, formatter=_percent, print_values=False)
     return _svg(chart)
 
 
+def weekly_rate_chart(title: str, weeks: Sequence[str],
+                      rates: Sequence[float | None]) -> Markup:
+    """The override rate by ISO week of issue; a week without feedback leaves a gap."""
+    chart = pygal.Line(
+        **_COMMON, width=800, height=300, title=title, range=(0, 100),
+        y_labels=list(range(0, 101, 20)), x_label_rotation=-40 if len(weeks) > 6 else 0,
+        style=_colours(RATE), value_formatter=_percent, show_legend=False, dots_size=4)
+    chart.x_labels = list(weeks)
+    chart.add("override rate", _percents(rates))
+    return _svg(chart)
+
+
+def _counts_axis(values: Sequence[int]) -> list[int]:
+    """Whole-number ticks from 0 to the largest value (about ten of them)."""
+    top = max([*values, 1])
+    step = -(-top // 10)
+    return list(range(0, top + step, step))
+
+
+def _percents(rates: Sequence[float | None]) -> list[float | None]:
+    return [None if rate is None else round(rate * 100, 1) for rate in rates]
+
+
 def _bar_height(rows: int) -> int:
-    return 110 + 34 * max(rows, 1)
+    return 150 + 34 * max(rows, 1)
 
 
 def _percent(value: float | None) -> str:

@@ -25,6 +25,7 @@ from cds_service.feedback.summary import FeedbackReport
 from cds_service.feedback.summary import RecommendationSummary
 from cds_service.feedback.summary import Scope
 from cds_service.feedback.summary import WeekFigures
+from cds_service.feedback.summary import every_week
 from cds_service.guidelines.catalogue import Catalogue
 from cds_service.hooks.errors import BadRequest
 from cds_service.hooks.errors import Issue
@@ -157,7 +158,7 @@ def _reasons(row: RecommendationSummary) -> tuple[tuple[str, int], ...]:
 
 
 def all_weeks(rows: list[RecommendationFigures]) -> list[WeekFigures]:
-    """Every recommendation's weekly figures summed, over the weeks any of them has."""
+    """Every recommendation's weekly figures summed, from the first week any has to the last."""
     totals: dict[str, list[int]] = {}
     for row in rows:
         for week in row.weeks:
@@ -165,14 +166,20 @@ def all_weeks(rows: list[RecommendationFigures]) -> list[WeekFigures]:
             total[0] += week.issued
             total[1] += week.accepted
             total[2] += week.overridden
-    return [WeekFigures(week, *totals[week]) for week in sorted(totals)]
+    return every_week(totals) if totals else []
 
 
-def trend(title: str, weeks: list[WeekFigures] | tuple[WeekFigures, ...]) -> Markup:
-    """The weekly trend chart of ``weeks``."""
-    return charts.trend_chart(
-        title, [w.week for w in weeks], [w.issued for w in weeks], [w.accepted for w in weeks],
-        [w.overridden for w in weeks], [override_rate(w.accepted, w.overridden) for w in weeks])
+def trend(weeks: list[WeekFigures] | tuple[WeekFigures, ...]) -> tuple[Markup, Markup]:
+    """The weekly trend charts of ``weeks``: cards and feedback, and the override rate."""
+    labels = [w.week for w in weeks]
+    return (
+        charts.weekly_counts_chart(
+            "Cards and feedback by ISO week of issue (UTC)", labels, [w.issued for w in weeks],
+            [w.accepted for w in weeks], [w.overridden for w in weeks]),
+        charts.weekly_rate_chart(
+            "Override rate by ISO week of issue (UTC), %", labels,
+            [override_rate(w.accepted, w.overridden) for w in weeks]),
+    )
 
 
 @bp.get(PATH)

@@ -121,6 +121,9 @@ def test_an_outage_costs_the_ledger_and_feedback_never_the_cards(
         assert feedback.status_code == 503
         assert feedback.get_json()["issue"][0]["code"] == "transient"
         assert client.get("/feedback/summary").status_code == 503
+        dashboard = client.get("/feedback/dashboard")
+        assert dashboard.status_code == 503
+        assert dashboard.get_json()["issue"][0]["code"] == "transient"
         ready = client.get("/readyz")
         assert (ready.status_code, ready.get_json()["database"]) == (200, "unreachable")
 

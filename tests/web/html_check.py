@@ -52,9 +52,9 @@ class PageChecker(HTMLParser):
             self._open.append(tag)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        """A self-closed element: allowed only for void elements."""
+        """A self-closed element: allowed only for void elements, and in SVG (foreign content)."""
         self._start(tag, attrs)
-        if tag not in VOID:
+        if tag not in VOID and tag != "svg" and "svg" not in self._open:
             self.problems.append(f"<{tag}/> is not a void element")
 
     def handle_endtag(self, tag: str) -> None:
