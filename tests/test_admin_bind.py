@@ -151,7 +151,7 @@ def test_under_gunicorn_probes_answer_while_every_hook_thread_waits_and_logs_are
                 caller.start()
             time.sleep(0.5)  # both calls in: one holds the only hook thread, one waits for it
             probes = [_get(f"http://127.0.0.1:{operator}{path}", 2.5)
-                      for path in ("/readyz", "/healthz", "/metrics")]
+                      for path in ("/readyz", "/healthz", "/metrics", "/feedback/dashboard")]
             probed = time.monotonic()
             public_probe = _get(f"http://127.0.0.1:{public}/healthz", 30)
             for caller in callers:
@@ -159,7 +159,8 @@ def test_under_gunicorn_probes_answer_while_every_hook_thread_waits_and_logs_are
         finally:
             process.send_signal(signal.SIGTERM)
             stdout, stderr = process.communicate(timeout=30)
-    assert [status for status, _ in probes] == [200, 200, 200]
+    assert [status for status, _ in probes] == [200, 200, 200, 200]
+    assert "<h1>Override dashboard</h1>" in probes[3][1].decode()
     assert json.loads(probes[0][1])["status"] == "ready"
     assert len(answered) == 2 and probed < min(answered), "the probes waited for hook calls"
     assert public_probe[0] == 200  # the public port's probe, once a hook thread was free
