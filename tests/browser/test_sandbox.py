@@ -122,8 +122,8 @@ def test_patient_view_renders_every_card_and_its_feedback_is_counted(sandbox: Sa
     assert [(f["card"], f["outcome"], f["acceptedSuggestions"]) for f in sent["feedback"]] == [
         (referral["uuid"], "accepted", [{"id": suggestion["uuid"]}])]
 
-    risk = call.card("pecoma-risk-stratification")
-    sent = sandbox.feedback("sts-patient-view", shown["pecoma-risk-stratification"].get_by_role(
+    risk = call.card("pecoma-mtor-first-line")
+    sent = sandbox.feedback("sts-patient-view", shown["pecoma-mtor-first-line"].get_by_role(
         "button", name="Dismiss", exact=True).click)
     assert [(f["card"], f["outcome"]) for f in sent["feedback"]] == [(risk["uuid"], "overridden")]
     expect(sandbox.card(risk["summary"])).to_have_count(0)
@@ -131,8 +131,8 @@ def test_patient_view_renders_every_card_and_its_feedback_is_counted(sandbox: Sa
     after = sandbox.service.summary()
     assert after["sts-specialist-referral"]["accepted"] == \
         before["sts-specialist-referral"]["accepted"] + 1
-    assert after["pecoma-risk-stratification"]["overridden"] == \
-        before["pecoma-risk-stratification"]["overridden"] + 1
+    assert after["pecoma-mtor-first-line"]["overridden"] == \
+        before["pecoma-mtor-first-line"]["overridden"] + 1
     assert sandbox.problems() == []
 
 
