@@ -104,7 +104,7 @@ def test_filters_and_a_phone_screen(browser: Any, served: str) -> None:
         page.wait_for_load_state("load")
         assert "version=1.0.0" in page.url and "from=2026-12-28" in page.url
         row = page.locator('tr[data-recommendation="sts-mri-local-staging"]')
-        assert row.locator('[data-figure="issued"]').inner_text() == "1"  # c-3 only
+        assert row.locator('[data-figure="issued"]').inner_text() == "1"  # card-uuid-3 only
         assert errors == []
     finally:
         context.close()

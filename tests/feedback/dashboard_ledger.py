@@ -39,26 +39,26 @@ def _at(text: str) -> dt.datetime:
 
 # (card uuid, recommendation, issued at, version)
 CARDS: list[tuple[str, str, str, str | None]] = [
-    ("c-1", MRI, "2026-12-21T08:00:00+00:00", OLD),  # 2026-W52, Monday
-    ("c-2", MRI, "2026-12-27T23:59:59+00:00", OLD),  # 2026-W52, last second (Sunday, UTC)
-    ("c-3", MRI, "2026-12-28T00:00:00+00:00", OLD),  # 2026-W53, first second
-    ("c-4", MRI, "2027-01-04T00:30:00+01:00", NEW),  # 2027-01-03T23:30Z: still 2026-W53 in UTC
-    ("c-5", MRI, "2027-01-04T00:00:00+00:00", NEW),  # 2027-W01
-    ("c-6", BIOPSY, "2026-12-22T10:00:00+00:00", OLD),  # 2026-W52
-    ("c-7", BIOPSY, "2027-01-05T10:00:00+00:00", NEW),  # 2027-W01, no feedback
-    ("c-8", NTRK, "2026-11-02T09:00:00+00:00", None),  # before 0002: version unknown; 2026-W45
+    ("card-uuid-1", MRI, "2026-12-21T08:00:00+00:00", OLD),  # 2026-W52, Monday
+    ("card-uuid-2", MRI, "2026-12-27T23:59:59+00:00", OLD),  # 2026-W52, last second (Sunday, UTC)
+    ("card-uuid-3", MRI, "2026-12-28T00:00:00+00:00", OLD),  # 2026-W53, first second
+    ("card-uuid-4", MRI, "2027-01-04T00:30:00+01:00", NEW),  # 2027-01-03T23:30Z: still 2026-W53 in UTC
+    ("card-uuid-5", MRI, "2027-01-04T00:00:00+00:00", NEW),  # 2027-W01
+    ("card-uuid-6", BIOPSY, "2026-12-22T10:00:00+00:00", OLD),  # 2026-W52
+    ("card-uuid-7", BIOPSY, "2027-01-05T10:00:00+00:00", NEW),  # 2027-W01, no feedback
+    ("card-uuid-8", NTRK, "2026-11-02T09:00:00+00:00", None),  # before 0002: version unknown; 2026-W45
 ]
 
 # (card uuid, outcome, timestamp, reason code, reason display)
 FEEDBACK: list[tuple[str, str, str, str | None, str | None]] = [
-    ("c-1", "accepted", "2026-12-21T09:00:00Z", None, None),
-    ("c-2", "overridden", "2026-12-28T08:00:00Z", "already-done", "Already done elsewhere"),
-    ("c-3", "overridden", "2026-12-28T09:00:00Z", "already-done", "Already done elsewhere"),
-    ("c-4", "overridden", "2027-01-04T09:00:00Z", "patient-declined", "Patient declined"),
-    ("c-4", "accepted", "2027-01-04T10:00:00Z", None, None),  # changed their mind
-    ("c-5", "overridden", "2027-01-04T11:00:00Z", None, None),  # no reason given
-    ("c-6", "accepted", "2026-12-22T11:00:00Z", None, None),
-    ("c-8", "overridden", "2026-11-03T09:00:00Z", "not-applicable", None),
+    ("card-uuid-1", "accepted", "2026-12-21T09:00:00Z", None, None),
+    ("card-uuid-2", "overridden", "2026-12-28T08:00:00Z", "already-done", "Already done elsewhere"),
+    ("card-uuid-3", "overridden", "2026-12-28T09:00:00Z", "already-done", "Already done elsewhere"),
+    ("card-uuid-4", "overridden", "2027-01-04T09:00:00Z", "patient-declined", "Patient declined"),
+    ("card-uuid-4", "accepted", "2027-01-04T10:00:00Z", None, None),  # changed their mind
+    ("card-uuid-5", "overridden", "2027-01-04T11:00:00Z", None, None),  # no reason given
+    ("card-uuid-6", "accepted", "2026-12-22T11:00:00Z", None, None),
+    ("card-uuid-8", "overridden", "2026-11-03T09:00:00Z", "not-applicable", None),
     ("no-such-card", "overridden", "2026-12-29T09:00:00Z", "other", "Other"),
 ]
 

@@ -141,7 +141,7 @@ def test_date_range_is_of_utc_days_of_issue_inclusive(seeded: FlaskClient) -> No
     assert BIOPSY not in week.rows
     assert week.rows["unknown"]["overridden"] == "1"  # its feedback was given on 2026-12-29
     one_day = figures_of(_page(seeded, "?from=2026-12-27&to=2026-12-27&version="))
-    assert one_day.rows[MRI]["issued"] == "1"  # c-2 at 23:59:59 UTC
+    assert one_day.rows[MRI]["issued"] == "1"  # card-uuid-2 at 23:59:59 UTC
     since = figures_of(_page(seeded, "?from=2027-01-04"))
     assert since.rows[MRI]["issued"] == "1" and since.rows[BIOPSY]["issued"] == "1"
     assert "unknown" not in since.rows
@@ -172,7 +172,7 @@ def test_weekly_trend_by_iso_week_in_utc(seeded: FlaskClient, db_url: str) -> No
 
 def test_the_page_holds_aggregates_only(seeded: FlaskClient) -> None:
     html = _page(seeded)
-    for private in (PATIENT_ID, PATIENT_HASH, "comment on", "c-1", "hook-dash-1"):
+    for private in (PATIENT_ID, PATIENT_HASH, "comment on", "card-uuid-", "hook-dash-1"):
         assert private not in html
     # The override reasons given are shown, by display and code.
     assert "Already done elsewhere (already-done)" in html
