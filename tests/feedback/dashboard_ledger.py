@@ -42,11 +42,11 @@ CARDS: list[tuple[str, str, str, str | None]] = [
     ("card-uuid-1", MRI, "2026-12-21T08:00:00+00:00", OLD),  # 2026-W52, Monday
     ("card-uuid-2", MRI, "2026-12-27T23:59:59+00:00", OLD),  # 2026-W52, last second (Sunday, UTC)
     ("card-uuid-3", MRI, "2026-12-28T00:00:00+00:00", OLD),  # 2026-W53, first second
-    ("card-uuid-4", MRI, "2027-01-04T00:30:00+01:00", NEW),  # 2027-01-03T23:30Z: still 2026-W53 in UTC
+    ("card-uuid-4", MRI, "2027-01-04T00:30:00+01:00", NEW),  # 2027-01-03T23:30Z: 2026-W53
     ("card-uuid-5", MRI, "2027-01-04T00:00:00+00:00", NEW),  # 2027-W01
     ("card-uuid-6", BIOPSY, "2026-12-22T10:00:00+00:00", OLD),  # 2026-W52
     ("card-uuid-7", BIOPSY, "2027-01-05T10:00:00+00:00", NEW),  # 2027-W01, no feedback
-    ("card-uuid-8", NTRK, "2026-11-02T09:00:00+00:00", None),  # before 0002: version unknown; 2026-W45
+    ("card-uuid-8", NTRK, "2026-11-02T09:00:00+00:00", None),  # no version (before 0002); W45
 ]
 
 # (card uuid, outcome, timestamp, reason code, reason display)
