@@ -64,7 +64,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "bind": "127.0.0.1:8080",
         "workers": settings.workers,
         "threads": settings.threads,
-        "worker_class": "gthread",
+        # gunicorn's asyncio worker receives each body before a thread serves it (front.py)
+        "worker_class": "cds_service.front.BufferingWorker",
         "preload_app": True,  # a bad catalogue stops the master before any worker starts
         "timeout": 30,
         "graceful_timeout": 20,

@@ -17,7 +17,10 @@ wsgi_app = "cds_service.app:create_app()"
 bind = ["0.0.0.0:8080"]
 """All interfaces: the container's port is published by the orchestrator."""
 
-worker_class = "gthread"
+worker_class = "cds_service.front.BufferingWorker"
+"""gunicorn's asyncio worker: a body is received in full on its event loop before a thread serves
+it, so slow uploads hold no thread (cds_service/front.py)."""
+
 workers = _settings.workers
 """Set CDS_WORKERS to the container's CPU limit: the default (the CPU count) sees the whole node."""
 
