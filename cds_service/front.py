@@ -254,10 +254,12 @@ def _too_long() -> PayloadTooLarge:
 
 async def _send_error(send: Send, error: CdsError) -> None:
     """An OperationOutcome answer, and the connection closed (the body may be unread)."""
+    body = orjson.dumps(error.to_dict()) + b"\n"
     await send({"type": "http.response.start", "status": error.status,
                 "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": orjson.dumps(error.to_dict()) + b"\n"})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
