@@ -194,24 +194,32 @@ class BufferingFront:
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
             raise _too_long()
-        deadline = asyncio.get_running_loop().time() + self.body_timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout_s
         body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
         received = 0
         try:
-            async with asyncio.timeout_at(deadline):
-                while True:
+            while True:
+                # A fresh timeout for every wait, and the deadline checked between them: a
+                # cancellation that lands as a byte arrives can be swallowed by the wait inside
+                # gunicorn's receive (asyncio.wait_for before Python 3.12), and a client
+                # trickling a byte a second would then never be timed out.
+                if loop.time() >= deadline:
+                    raise TimeoutError
+                async with asyncio.timeout_at(deadline):
                     message = await receive()
-                    if message["type"] == "http.disconnect":
-                        raise _Disconnected
-                    chunk = message.get("body", b"")
-                    received += len(chunk)
-                    if received > self.max_body_bytes:
-                        raise _too_long()
-                    await self._budget.take(len(chunk), held[0])
-                    held[0] += len(chunk)
-                    body.write(chunk)
-                    if not message.get("more_body", False):
-                        break
+                    if message["type"] == "http.request":
+                        chunk = message.get("body", b"")
+                        received += len(chunk)
+                        if received > self.max_body_bytes:
+                            raise _too_long()
+                        await self._budget.take(len(chunk), held[0])
+                        held[0] += len(chunk)
+                if message["type"] != "http.request":  # http.disconnect: the client is gone
+                    raise _Disconnected
+                body.write(chunk)
+                if not message.get("more_body", False):
+                    break
         except TimeoutError:
             body.close()
             raise RequestTimeout(

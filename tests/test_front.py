@@ -127,6 +127,36 @@ def test_a_body_still_arriving_at_the_timeout_is_408_timeout() -> None:
     assert app.bodies == []
 
 
+def test_a_trickling_body_is_timed_out_even_when_the_wait_swallows_the_cancellation() -> None:
+    # Python 3.11's asyncio.wait_for (inside gunicorn's receive) returns a byte that arrives as
+    # it is cancelled, and drops the cancellation: a client trickling a byte a second then
+    # outlived any single timeout around the whole read.
+    app = Recorder()
+
+    calls = [0]
+
+    async def receive() -> dict[str, Any]:
+        calls[0] += 1
+        if calls[0] > 200:  # about 4 s: the client gives up (a front that never times out)
+            return {"type": "http.disconnect"}
+        try:
+            await asyncio.sleep(0.02)
+        except asyncio.CancelledError:
+            pass  # swallowed
+        return {"type": "http.request", "body": b" ", "more_body": True}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    front = _front(app, body_timeout_s=0.3)
+    asyncio.run(asyncio.wait_for(front(_scope(_chunked()), receive, send), timeout=30))
+    status, body = _answer(sent)
+    assert status == 408 and issue_codes(json.loads(body)) == ["timeout"]
+    assert app.bodies == []
+
+
 def test_a_client_gone_before_its_body_ended_gets_nothing_and_the_app_never_runs() -> None:
     app = Recorder()
     sent = asyncio.run(_call(_front(app), _scope(_chunked()),
