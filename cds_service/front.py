@@ -173,7 +173,13 @@ class BufferingFront:
             environ: dict[str, Any] = dict(build_environ(scope, body))  # type: ignore[arg-type]
             environ.pop("HTTP_TRANSFER_ENCODING", None)  # the body is whole: its length is known
             environ["CONTENT_LENGTH"] = str(length)
-            await loop.run_in_executor(self.executor, self._run, environ, answer)
+            try:
+                await loop.run_in_executor(self.executor, self._run, environ, answer)
+            except Exception:  # the app answers its own errors; this is a last resort
+                log.exception("unhandled error")
+                await _send_error(send, CdsError(
+                    "internal error; the service log has the details"))
+                return
             await send({"type": "http.response.start", "status": answer.status,
                         "headers": answer.headers})
             await send({"type": "http.response.body", "body": b"".join(answer.chunks)})

@@ -157,6 +157,16 @@ def test_a_trickling_body_is_timed_out_even_when_the_wait_swallows_the_cancellat
     assert app.bodies == []
 
 
+def test_an_app_that_raises_is_a_500_operation_outcome(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        raise RuntimeError("boom")
+
+    sent = asyncio.run(_call(_front(broken), _scope(_chunked()), _parts(b"{}")))
+    status, body = _answer(sent)
+    assert status == 500 and issue_codes(json.loads(body)) == ["exception"]
+    assert b"boom" not in body and "boom" in caplog.text  # the log has it, the client not
+
+
 def test_a_client_gone_before_its_body_ended_gets_nothing_and_the_app_never_runs() -> None:
     app = Recorder()
     sent = asyncio.run(_call(_front(app), _scope(_chunked()),
