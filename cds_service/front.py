@@ -124,7 +124,8 @@ class BufferingFront:
         self.threads = threads
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
-        self._budget = _Budget(held_bytes or 2 * threads * max_body_bytes)
+        self.held_bytes = held_bytes or 2 * threads * max_body_bytes
+        self._budget = _Budget(self.held_bytes)
         self._executor: ThreadPoolExecutor | None = None
 
     @classmethod
