@@ -24,6 +24,7 @@ each waiting body still gets its answer or its 408 within the timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tempfile
 from collections.abc import Awaitable
@@ -39,6 +40,7 @@ import orjson
 from a2wsgi.wsgi import build_environ
 from gunicorn.workers.gasgi import ASGIWorker
 
+from cds_service.hooks.errors import BadRequest
 from cds_service.hooks.errors import CdsError
 from cds_service.hooks.errors import PayloadTooLarge
 from cds_service.hooks.errors import RequestTimeout
@@ -56,8 +58,8 @@ Send = Callable[[Message], Awaitable[None]]
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class _Disconnected(Exception):
-    """The client went away before its body was complete: nobody is left to answer."""
+class _Disconnected(BadRequest):
+    """The client went away before its body was complete (a 400, as Werkzeug's own)."""
 
 
 @dataclass
@@ -161,12 +163,13 @@ class BufferingFront:
     async def _serve(self, scope: Scope, receive: Receive, send: Send, held: list[int]) -> None:
         try:
             body, length = await self._receive_body(scope, receive, held)
-        except _Disconnected:
-            return
         except CdsError as refused:
             log.info("request body refused (%d): %s %s: %s", refused.status, scope["method"],
                      scope["path"], refused)
-            await _send_error(send, refused)
+            # To a client already gone too: the access log then reads 400, not gunicorn's 500
+            # for an app that did not answer.
+            with contextlib.suppress(OSError):
+                await _send_error(send, refused)
             return
         loop = asyncio.get_running_loop()
         answer = _Answer()
@@ -223,7 +226,8 @@ class BufferingFront:
                         await self._budget.take(len(chunk), held[0])
                         held[0] += len(chunk)
                 if message["type"] != "http.request":  # http.disconnect: the client is gone
-                    raise _Disconnected
+                    raise _Disconnected("the client closed the connection before the whole "
+                                        "request body was received")
                 body.write(chunk)
                 if not message.get("more_body", False):
                     break
