@@ -33,7 +33,8 @@ SCENARIO = "pecoma-lung-metastases-doxorubicin"
 TODAY = dt.date(2026, 11, 22)
 SERVICE_URL = "/cds-services/sts-patient-view"
 # No pecoma-risk-stratification: the PEComa is advanced (revised catalogue, issue 13).
-CARD_IDS = {"pecoma-mtor-first-line", "sts-surveillance-plan"}
+# The revised surveillance row (advanced disease: no surveillance card) leaves one card.
+CARD_IDS = {"pecoma-mtor-first-line"}
 
 
 @dataclass
