@@ -17,12 +17,12 @@ from cds_service.app import create_app
 from cds_service.case import build as build_module
 from cds_service.case.select import select_resources
 from cds_service.hooks.models import CdsResponse
-from cds_service.hooks.models import Hook
 from cds_service.hooks.prefetch import resolve
 from cds_service.hooks.request import parse_hook_request
 from cds_service.hooks.request import parse_json
 from cds_service.hooks.services import get_service
 from cds_service.settings import Settings
+from cds_service.vocabulary import Hook
 
 BASE_URL = "http://127.0.0.1:8080"
 

@@ -41,15 +41,6 @@ def listener_port(environ: dict[str, Any]) -> int | None:
         return None
 
 
-def operator_port(app: Any) -> int | None:
-    """The ``CDS_ADMIN_BIND`` port of a service app (None when unset or not this service)."""
-    from cds_service.app import EXTENSION_KEY  # the app module imports this one
-
-    state = getattr(app, "extensions", {}).get(EXTENSION_KEY)
-    port: int | None = state.settings.admin_port if state is not None else None
-    return port
-
-
 def init_app(app: Flask, port: int | None) -> None:
     """Route by listener when ``CDS_ADMIN_BIND`` is set (``port``); first, before the timing
     and the JWT guard."""

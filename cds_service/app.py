@@ -30,8 +30,8 @@ from cds_service.guidelines.catalogue import load_catalogue
 from cds_service.hooks.errors import CdsError
 from cds_service.hooks.errors import Issue
 from cds_service.hooks.errors import operation_outcome
-from cds_service.hooks.registry import ServiceRegistry
 from cds_service.jsonio import OrjsonProvider
+from cds_service.registry import ServiceRegistry
 from cds_service.settings import Settings
 
 if TYPE_CHECKING:  # PyJWT and cryptography (~10 MiB) load only when trust is configured
@@ -168,3 +168,10 @@ def _register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error")
         issue = Issue("exception", "internal error; the service log has the details")
         return _error_response(500, operation_outcome([issue]))
+
+
+def operator_port(app: Any) -> int | None:
+    """The ``CDS_ADMIN_BIND`` port of a service app (None when unset or not this service)."""
+    state = getattr(app, "extensions", {}).get(EXTENSION_KEY)
+    port: int | None = state.settings.admin_port if state is not None else None
+    return port

@@ -16,12 +16,12 @@ from cds_service.case.model import Case
 from cds_service.case.model import Fact
 from cds_service.guidance import Guidance
 from cds_service.guidance import IssuedGuidance
-from cds_service.hooks.models import Hook
 from cds_service.hooks.prefetch import prefetch_from_bundle
 from cds_service.hooks.prefetch import resolve
 from cds_service.hooks.request import parse_hook_request
 from cds_service.hooks.services import PREFETCH
 from cds_service.settings import Settings
+from cds_service.vocabulary import Hook
 
 JsonObject = dict[str, Any]
 

@@ -24,13 +24,13 @@ from cds_service.guidelines.single_orders import order_identity
 from cds_service.guidelines.versioning import load_version
 from cds_service.guidelines.wording import load_knowledge
 from cds_service.hooks.models import Card
-from cds_service.hooks.models import Hook
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.prefetch import PatientRecord
 from cds_service.metrics import Stage
 from cds_service.metrics import timed
 from cds_service.terminology import Terminology
 from cds_service.terminology import load_terminology
+from cds_service.vocabulary import Hook
 
 log = logging.getLogger(__name__)
 

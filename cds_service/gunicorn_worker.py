@@ -15,8 +15,6 @@ from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
 
-from cds_service.admin import operator_port
-
 OPERATOR_THREADS = 2
 """Threads serving the operator listener: a probe and a scrape at once."""
 
@@ -55,5 +53,7 @@ class CdsThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def _port(self) -> int | None:
         if self._operator_port is None:
+            from cds_service.app import operator_port  # the app only once the worker runs
+
             self._operator_port = operator_port(self.wsgi) or 0
         return self._operator_port or None

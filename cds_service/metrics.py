@@ -27,7 +27,7 @@ from prometheus_client import Histogram
 from prometheus_client import generate_latest
 from prometheus_client import multiprocess
 
-from cds_service.hooks.services import SERVICES
+from cds_service.vocabulary import SERVICE_IDS
 
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus-client's own switch to multiprocess mode (read by the library at import)."""
@@ -35,7 +35,7 @@ MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 bp = Blueprint("metrics", __name__)
 
 _COUNTED_ENDPOINTS = {"cds_hooks.call_service": "call", "cds_hooks.feedback": "feedback"}
-_SERVICE_IDS = frozenset(service.id for service in SERVICES)
+_SERVICE_IDS = SERVICE_IDS
 _REASON = re.compile(r"[a-z0-9_-]{1,32}")
 
 REQUESTS = Counter(

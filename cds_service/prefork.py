@@ -141,13 +141,13 @@ def warm_up(app: Flask) -> None:
     from cds_service.app import ServiceState
     from cds_service.fhir.preload import load_element_models
     from cds_service.hooks.models import CdsResponse
-    from cds_service.hooks.models import Hook
     from cds_service.hooks.prefetch import prefetch_from_bundle
     from cds_service.hooks.prefetch import resolve
     from cds_service.hooks.request import parse_hook_request
     from cds_service.hooks.request import parse_json
     from cds_service.hooks.services import PREFETCH
     from cds_service.hooks.services import SERVICES
+    from cds_service.vocabulary import Hook
 
     load_element_models(re.split(r"[/?]", template)[0] for template in PREFETCH.values())
     state: ServiceState = app.extensions[EXTENSION_KEY]

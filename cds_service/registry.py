@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from cds_service.calllog import hook_call
 from cds_service.feedback.ledger import LedgerEntry
 from cds_service.feedback.ledger import LedgerWriter
 from cds_service.feedback.schema import utc_now
@@ -20,7 +21,6 @@ from cds_service.guidance import Decision
 from cds_service.guidance import no_guidance
 from cds_service.guidelines.catalogue import Catalogue
 from cds_service.guidelines.versioning import KnowledgeVersion
-from cds_service.hooks.calllog import hook_call
 from cds_service.hooks.errors import ServiceUnavailable
 from cds_service.hooks.models import CdsResponse
 from cds_service.hooks.models import Discovery
