@@ -98,7 +98,12 @@ def timed(stage: Stage) -> Iterator[None]:
     try:
         yield
     finally:
-        STAGE_SECONDS.labels(stage.value).observe(time.perf_counter() - started)
+        observe_stage(stage, time.perf_counter() - started)
+
+
+def observe_stage(stage: Stage, seconds: float) -> None:
+    """Observe one duration of ``stage``."""
+    STAGE_SECONDS.labels(stage.value).observe(seconds)
 
 
 def card_issued(recommendation_id: str, indicator: str) -> None:

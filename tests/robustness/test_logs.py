@@ -200,7 +200,7 @@ def test_a_full_run_logs_no_token_no_name_no_birth_date_no_identifier(
         def explode(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError(f"unexpected {phi} token={TOKEN}")
 
-        monkeypatch.setattr("cds_service.registry.resolve", explode)
+        monkeypatch.setattr("cds_service.pipeline.resolve", explode)
         statuses.append(client.post("/cds-services/sts-patient-view", json=_call()).status_code)
     finally:
         app.extensions["cds_service"].close()
