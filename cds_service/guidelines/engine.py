@@ -85,8 +85,8 @@ class Engine:
             if hook not in spec.hooks:
                 continue
             try:
-                fired.extend(Recommendation.stamped(spec.id, advice)
-                             for advice in self._rules[spec.id](case, context))
+                for advice in self._rules[spec.id](case, context):
+                    fired.append(Recommendation.stamped(spec.id, advice))
             except Exception as exc:  # one broken rule must not cost the clinician the others
                 log.exception("rule failed recommendation=%s", spec.id)
                 failures.append(RuleFailure(spec.id, type(exc).__name__))

@@ -132,6 +132,6 @@ class Recommendation(Advice):
     @classmethod
     def stamped(cls, rec_id: str, advice: Advice) -> Recommendation:
         """``advice`` under the catalogue id ``rec_id`` (the id a rule returns is never its own)."""
-        fields = dict(vars(advice))
-        fields["id"] = rec_id
-        return cls(**fields)
+        stamped = object.__new__(cls)  # the advice's fields as they are, validated once
+        vars(stamped).update(vars(advice), id=rec_id)
+        return stamped
