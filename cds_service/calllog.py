@@ -24,7 +24,8 @@ from cds_service.logs import bind_call
 from cds_service.stages import Stage
 from cds_service.vocabulary import SERVICE_IDS
 
-log = logging.getLogger(__name__)
+# The logger keeps the name it had in hooks/: the log lines (and filters on them) are unchanged.
+log = logging.getLogger("cds_service.hooks.calllog")
 
 _SERVICE_IDS = SERVICE_IDS
 

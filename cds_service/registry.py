@@ -31,7 +31,8 @@ from cds_service.identifiers import EXTENSION_KEY
 from cds_service.pipeline import Pipeline
 from cds_service.settings import Settings
 
-log = logging.getLogger(__name__)
+# The logger keeps the name it had in hooks/: the log lines (and filters on them) are unchanged.
+log = logging.getLogger("cds_service.hooks.registry")
 
 JsonObject = dict[str, Any]
 SessionFactory = Callable[[], Session]

@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 
 import cds_service
+from cds_service.hooks.services import SERVICES
+from cds_service.vocabulary import SERVICE_IDS
+from cds_service.vocabulary import Hook
 
 PACKAGE = Path(cds_service.__file__).parent
 
@@ -131,6 +134,11 @@ def test_the_wire_layer_imports_no_case_terminology_or_engine() -> None:
 
 def test_the_vocabulary_imports_nothing_of_the_service() -> None:
     assert _graph()["cds_service.vocabulary"] == frozenset()
+
+
+def test_the_vocabulary_names_the_services_the_wire_layer_declares() -> None:
+    assert {service.id for service in SERVICES} == SERVICE_IDS
+    assert sorted(service.hook for service in SERVICES) == sorted(Hook)
 
 
 def _cycles(graph: dict[str, frozenset[str]]) -> list[list[str]]:

@@ -183,7 +183,7 @@ def test_jwt_rejections_are_counted_by_reason_never_by_free_text(client: FlaskCl
 
 def _hook_call_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [record.fields for record in caplog.records  # type: ignore[attr-defined]
-            if record.name == "cds_service.calllog"]
+            if record.name == "cds_service.hooks.calllog"]
 
 
 def test_one_log_line_per_hook_call_with_its_outcome_and_no_patient_data(
@@ -203,7 +203,7 @@ def test_one_log_line_per_hook_call_with_its_outcome_and_no_patient_data(
     assert (second["status"], second["hookInstance"], second["cards"]) == (
         failed.status_code, hook_instance, [])
     assert (third["status"], third["hookInstance"]) == (invalid.status_code, None)
-    line = next(r.getMessage() for r in caplog.records if r.name == "cds_service.calllog")
+    line = next(r.getMessage() for r in caplog.records if r.name == "cds_service.hooks.calllog")
     assert f"hookInstance={hook_instance}" in line and "status=200" in line
 
     patient = next(entry["resource"] for entry in
