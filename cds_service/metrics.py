@@ -29,7 +29,7 @@ from prometheus_client import Histogram
 from prometheus_client import generate_latest
 from prometheus_client import multiprocess
 
-from cds_service.hooks.services import SERVICES
+from cds_service.vocabulary import SERVICE_IDS
 
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus-client's own switch to multiprocess mode (read by the library at import)."""
@@ -37,7 +37,7 @@ MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 bp = Blueprint("metrics", __name__)
 
 _COUNTED_ENDPOINTS = {"cds_hooks.call_service": "call", "cds_hooks.feedback": "feedback"}
-_SERVICE_IDS = frozenset(service.id for service in SERVICES)
+_SERVICE_IDS = SERVICE_IDS
 _REASON = re.compile(r"[a-z0-9_-]{1,32}")
 
 REQUESTS = Counter(
@@ -100,7 +100,12 @@ def timed(stage: Stage) -> Iterator[None]:
     try:
         yield
     finally:
-        STAGE_SECONDS.labels(stage.value).observe(time.perf_counter() - started)
+        observe_stage(stage, time.perf_counter() - started)
+
+
+def observe_stage(stage: Stage, seconds: float) -> None:
+    """Observe one duration of ``stage``."""
+    STAGE_SECONDS.labels(stage.value).observe(seconds)
 
 
 def card_issued(recommendation_id: str, indicator: str) -> None:

@@ -165,24 +165,21 @@ def prepare(app: Any) -> None:
 def warm_up(app: Flask) -> None:
     """Run :data:`WARMUP_RECORD` through every service, as a call would, without side effects.
 
-    The call goes through the same steps as ``ServiceRegistry.call`` (decode, validation,
-    prefetch, case, rules, cards, encoding) but around the registry, so it writes no ledger row,
-    log line or metric sample. What it builds lazily (the R4B model classes of the selected
-    resource types, the parametrised case model classes, compiled patterns) is then built once.
-    Before, every R4B element model the prefetched resource types can hold is imported, since
-    the sample cannot hold every element a real record may.
+    The call runs the same pipeline as ``ServiceRegistry.call`` (decode, validation, prefetch,
+    case, rules, cards), then encodes the response, but unobserved and around the registry, so
+    it writes no ledger row, log line or metric sample. What it builds lazily (the R4B model
+    classes of the selected resource types, the parametrised case model classes, compiled
+    patterns) is then built once. Before, every R4B element model the prefetched resource types
+    can hold is imported, since the sample cannot hold every element a real record may.
     """
     from cds_service.app import EXTENSION_KEY
     from cds_service.app import ServiceState
     from cds_service.fhir.preload import load_element_models
     from cds_service.hooks.models import CdsResponse
-    from cds_service.hooks.models import Hook
     from cds_service.hooks.prefetch import prefetch_from_bundle
-    from cds_service.hooks.prefetch import resolve
-    from cds_service.hooks.request import parse_hook_request
-    from cds_service.hooks.request import parse_json
     from cds_service.hooks.services import PREFETCH
     from cds_service.hooks.services import SERVICES
+    from cds_service.vocabulary import Hook
 
     load_element_models(re.split(r"[/?]", template)[0] for template in PREFETCH.values())
     state: ServiceState = app.extensions[EXTENSION_KEY]
@@ -203,13 +200,9 @@ def warm_up(app: Flask) -> None:
                                      for r in sample["draftOrders"]]
         call = {"hook": hook.value, "hookInstance": "warm-up", "context": context,
                 "prefetch": prefetch_from_bundle(service.prefetch or {}, bundle)}
-        request = parse_hook_request(hook, parse_json(app.json.dumps(call).encode()))
-        record = resolve(service.prefetch or {}, request, state.settings)
-        case = state.guidance.case_of(request, record)
-        evaluation = state.guidance.evaluate(case, hook)
-        cards = [state.guidance.renderer.render(rec, base_url=_WARMUP_BASE_URL,
-                                                patient_id=case.patient.id)
-                 for rec in evaluation.recommendations]
+        outcome = state.registry.pipeline.run(service, app.json.dumps(call).encode(),
+                                              _WARMUP_BASE_URL)
+        cards = [item.card for item in outcome.decision.issued]
         app.json.response(CdsResponse(cards=cards).to_json_dict())
 
 

@@ -33,7 +33,8 @@ SCENARIO = "pecoma-lung-metastases-doxorubicin"
 TODAY = dt.date(2026, 11, 22)
 SERVICE_URL = "/cds-services/sts-patient-view"
 # No pecoma-risk-stratification nor sts-surveillance-plan: the PEComa is advanced (revised
-# catalogue, issue 13; the surveillance row reads "a resected tumour whose disease is not advanced").
+# catalogue, issue 13; the surveillance row reads "a resected tumour whose disease is not
+# advanced").
 CARD_IDS = {"pecoma-mtor-first-line"}
 
 
