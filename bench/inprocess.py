@@ -1,4 +1,8 @@
-"""In-process measurements: the cost of each pipeline stage, the whole call, and a profile."""
+"""In-process measurements: the cost of each pipeline stage, the whole call, and a profile.
+
+The stages are timed by the pipeline itself (``cds_service.pipeline``), through an observer that
+keeps laps; serialising the response is timed here.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +18,11 @@ from flask import Flask
 from records import ROOT
 
 from cds_service.app import create_app
-from cds_service.case import build as build_module
 from cds_service.case.select import select_resources
 from cds_service.hooks.models import CdsResponse
-from cds_service.hooks.models import Hook
-from cds_service.hooks.prefetch import resolve
-from cds_service.hooks.request import parse_hook_request
-from cds_service.hooks.request import parse_json
 from cds_service.hooks.services import get_service
 from cds_service.settings import Settings
+from cds_service.stages import Stage
 
 BASE_URL = "http://127.0.0.1:8080"
 
@@ -35,7 +35,7 @@ STAGE_MEANING = {
     "resolve": "prefetch keys to resources (`prefetch.resolve`)",
     "select": "pick candidate resources, validate them with R4B (`select_resources`)",
     "map": "FHIR to case model (`build_case`, given the selection)",
-    "evaluate": "rules (`Engine.evaluate`)",
+    "evaluate": "rules, one create per order (`Guidance.evaluate`)",
     "render": "cards from templates (`CardRenderer.render`)",
     "serialize": "response model to JSON bytes (`CdsResponse` + `json.dumps`)",
 }
@@ -74,62 +74,47 @@ class StageTimes:
         return sum(self.median(stage) for stage in STAGES)
 
 
+class Laps:
+    """The observer of one run: each stage's duration, ms."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    def requested(self, request: Any) -> None:
+        """Nothing to note."""
+
+    def timed(self, stage: Stage, seconds: float) -> None:
+        """Keep the stage's duration."""
+        self.ms[stage.value] = seconds * 1000
+
+
 def time_stages(app: Flask, service_id: str, body: bytes, runs: int) -> StageTimes:
-    """Time one call stage by stage, then whole; ``runs`` times each, after one warm-up."""
+    """Time one call stage by stage (the pipeline's own stages, then serialising), then whole;
+    ``runs`` times each, after one warm-up."""
     state = app.extensions["cds_service"]
-    guidance, settings, registry = state.guidance, state.settings, state.registry
+    guidance, registry = state.guidance, state.registry
     service = get_service(service_id)
     result = StageTimes(samples={stage: [] for stage in STAGES})
     for run in range(runs + 1):
-        laps: dict[str, float] = {}
+        laps = Laps()
+        outcome = registry.pipeline.run(service, body, BASE_URL, observer=laps)
         mark = time.perf_counter()
-        payload = parse_json(body, sieve=registry.keep)
-        mark = _lap(laps, "decode", mark)
-        request = parse_hook_request(Hook(service.hook), payload)
-        mark = _lap(laps, "validate", mark)
-        record = resolve(service.prefetch or {}, request, settings)
-        mark = _lap(laps, "resolve", mark)
-        resources = record.all_resources()
-        selection = select_resources(resources, guidance.terminology)
-        mark = _lap(laps, "select", mark)
-        case = _map_only(guidance, request, record, selection)
-        mark = _lap(laps, "map", mark)
-        evaluation = guidance.evaluate(case, Hook(request.hook))
-        mark = _lap(laps, "evaluate", mark)
-        cards = [guidance.renderer.render(rec, base_url=BASE_URL, patient_id=case.patient.id)
-                 for rec in evaluation.recommendations]
-        mark = _lap(laps, "render", mark)
-        json.dumps(CdsResponse(cards=cards).to_json_dict())
-        _lap(laps, "serialize", mark)
+        json.dumps(CdsResponse(cards=[item.card for item in outcome.decision.issued])
+                   .to_json_dict())
+        laps.ms["serialize"] = (time.perf_counter() - mark) * 1000
         if run == 0:  # warm-up: first-use caches
-            result.cards = tuple(rec.id for rec in evaluation.recommendations)
+            resources = outcome.record.all_resources()
+            selection = select_resources(resources, guidance.terminology)
+            result.cards = tuple(item.recommendation_id for item in outcome.decision.issued)
             result.selected = (len(selection.resources), len(resources))
             continue
         for stage in STAGES:
-            result.samples[stage].append(laps[stage])
+            result.samples[stage].append(laps.ms[stage])
     for _ in range(runs):
         started = time.perf_counter()
         registry.call(service_id, body, BASE_URL)
         result.whole_ms.append((time.perf_counter() - started) * 1000)
     return result
-
-
-def _map_only(guidance: Any, request: Any, record: Any, selection: Any) -> Any:
-    # build_case selects by itself; hand it the selection just timed, so "map" is mapping alone.
-    original = getattr(build_module, "select_resources", None)
-    if original is None:  # renamed: map then includes a second selection
-        return guidance.case_of(request, record)
-    build_module.select_resources = lambda resources, terminology: selection
-    try:
-        return guidance.case_of(request, record)
-    finally:
-        build_module.select_resources = original
-
-
-def _lap(laps: dict[str, float], stage: str, since: float) -> float:
-    now = time.perf_counter()
-    laps[stage] = (now - since) * 1000
-    return now
 
 
 @dataclass(frozen=True)

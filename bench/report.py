@@ -57,6 +57,12 @@ class Results:
     first_sight_concurrent: dict[int, Run] = field(default_factory=dict)
     fhir_path: dict[int, tuple[Run, float, int]] = field(default_factory=dict)
     memory: list[tuple[str, Memory]] = field(default_factory=list)
+    slow_uploads: Any = None
+    """bench/hostile.py's SlowUploads, when measured."""
+    large_records: Any = None
+    """bench/hostile.py's LargeRecords, when measured."""
+    hostile: list[list[str]] = field(default_factory=list)
+    """Rows of the hostile-client table (bench/hostile.py): measurement, figures, target."""
     jwt_note: str = ""
     targets: list[Target] = field(default_factory=list)
     profile_ms: float = 0.0
@@ -192,6 +198,9 @@ def render(results: Results, command: str) -> str:
                    "PSS now MiB"],
                   [[name, _fmt(m.peak_mb), _fmt(m.current_mb), _fmt(m.private_mb),
                     _fmt(m.pss_mb)] for name, m in results.memory])
+    if results.hostile:
+        out += ["", "## Hostile clients (bench/hostile.py, a service of its own)", ""]
+        out += _table(["measurement", "figures", "target"], results.hostile)
     out += ["", "## Profile", ""]
     out += _profile(results)
     return "\n".join(out) + "\n"

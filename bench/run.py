@@ -4,7 +4,8 @@ Steps: build the synthetic records and check them (R4B-valid, same cards at ever
 each pipeline stage in process; profile the 1,200-resource patient-view call; then, against
 ``cds-service serve`` on loopback with its default workers, measure sequential latency, throughput
 with 8 clients, the fhirServer path through a FHIR stub that answers after 50 ms, and each
-worker's peak memory; finally the same with JWT verification on.
+worker's peak memory; then the same with JWT verification on; finally, against a service of
+their own, hook calls under 200 slow uploads and memory with a 30 MiB record (bench/hostile.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import hostile
 import ledger_cost
 import pyspy
 import records
@@ -84,6 +86,10 @@ JWT_SEQUENTIAL = {20: 200, 1200: 50}
 JWT_CONCURRENT = {20: 800}
 LIVE_PROFILE_SIZES = (20, 1200)
 LIVE_PROFILE_S = 6.0
+HOSTILE_SLOW, HOSTILE_HOLD_S = 200, 30.0
+"""Slow uploads held open (one byte a second) while hook calls are timed, and for how long."""
+HOSTILE_RECORD_MB, HOSTILE_CLIENTS, HOSTILE_ROUNDS = 30.0, 4, 3
+"""The large record (MiB), the clients sending it at once, and how often each sends it."""
 
 log = logging.getLogger("bench")
 
@@ -115,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         results.ledger_cost = ledger_cost.measure(work, max(500, round(5000 * scale)))
         _over_http(results, work, bodies, all_records, scale, jwt=False)
         _over_http(results, work, bodies, all_records, scale, jwt=True)
+        _hostile(results, work, scale)
     results.machine["load average at the end"] = _load_average(before=False)
     if _code_state() != results.machine["code"]:
         results.warnings.append("cds_service/ changed while the benchmark ran: the figures mix "
@@ -213,6 +220,24 @@ def _quiet_logs(path: Path) -> None:
     root.addHandler(handler)
 
 
+def _hostile(results: Results, work: Path, scale: float) -> None:
+    """Slow uploads and large records (bench/hostile.py), against a service of their own."""
+    service = ServiceProcess(_service_env(work, "hostile", None), work / "hostile.log")
+    with service:
+        service.migrate()
+        service.start()
+        hold = HOSTILE_HOLD_S if scale == 1.0 else HOSTILE_HOLD_S / 3
+        log.info("slow uploads: %d connections held %g s", HOSTILE_SLOW, hold)
+        results.slow_uploads = hostile.slow_uploads(service, connections=HOSTILE_SLOW,
+                                                    hold_s=hold)
+        rounds = HOSTILE_ROUNDS if scale == 1.0 else 1
+        log.info("large records: %d clients x %d calls of %g MiB", HOSTILE_CLIENTS, rounds,
+                 HOSTILE_RECORD_MB)
+        results.large_records = hostile.large_records(
+            service, megabytes=HOSTILE_RECORD_MB, clients=HOSTILE_CLIENTS, rounds=rounds)
+    results.hostile = results.slow_uploads.rows() + results.large_records.rows()
+
+
 def _service_env(work: Path, name: str, trusted_issuers: str | None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("CDS_")}
     env.update({
@@ -256,7 +281,7 @@ def _over_http(results: Results, work: Path, bodies: dict[tuple[int, str], Body]
             results.warnings.append(f"JWT on, but a request without a token got {status}, not 401")
     if not jwt:
         results.conditions.insert(0, (
-            f"`cds-service serve` defaults: {workers} gunicorn gthread workers (CPU count) x 4 "
+            f"`cds-service serve` defaults: {workers} gunicorn workers (CPU count) x 4 "
             "threads, card ledger on, SQLite in a temporary directory (migrated first with "
             "`cds-service migrate`, as a restarted service finds it), INFO logging to a file, "
             f"`CDS_TODAY={records.TODAY}`; JWT verification off unless a row says on"))
@@ -454,7 +479,27 @@ def _targets(results: Results) -> list[Target]:
                at_most(ratio, 5)),
         Target("peak RSS per worker (largest)", "≤ 150 MB", peak, None, "MiB",
                at_most(peak, 150)),
+        *_hostile_targets(results),
     ]
+
+
+def _hostile_targets(results: Results) -> list[Target]:
+    slow, large = results.slow_uploads, results.large_records
+    targets = []
+    if slow is not None:
+        p50 = slow.p50 if slow.latencies_ms else None
+        targets.append(Target(f"patient-view p50 under {slow.connections} slow uploads "
+                              "(none over 1 s)", "≤ 100 ms", p50, None, "ms",
+                              None if p50 is None else slow.passes))
+    if large is not None:
+        targets += [
+            Target(f"worker growth, {large.clients} clients sending a "
+                   f"{large.body_mib:.0f} MiB record", "≤ 5× the body", large.growth_ratio,
+                   None, "×", large.growth_ratio <= 5),
+            Target("two 32 MiB records at once, share of the Kubernetes memory limit",
+                   "≤ 75 %", large.pod_share * 100, None, "%", large.pod_share <= 0.75),
+        ]
+    return targets
 
 
 def _machine() -> dict[str, str]:

@@ -4,9 +4,10 @@ contract.md (Settings): while ``CDS_ADMIN_BIND`` is unset everything answers on 
 Once it is set, the operator endpoints (``/metrics``, ``/feedback/dashboard``) answer only on the
 operator listener and 404 on the public one; the probes (``/healthz``, ``/readyz``) answer on both;
 nothing else answers on the operator listener, so no hook call ever runs there. The listener a
-request came in on is that of its socket (gunicorn's ``SERVER_PORT`` is the listening socket's
-port, never the Host header). The gunicorn worker (``gunicorn_worker``) serves the operator
-listener from threads of its own, so probes never wait behind hook calls.
+request came in on is that of its socket (the front's ``SERVER_PORT`` is the connection's local
+port, from the ASGI scope's ``server``, never the Host header). The gunicorn worker
+(``front.BufferingWorker``) serves the probes and the operator listener from threads of their
+own, so probes never wait behind hook calls.
 """
 
 from __future__ import annotations
@@ -32,22 +33,10 @@ def is_operator_path(path: str) -> bool:
 
 def listener_port(environ: dict[str, Any]) -> int | None:
     """The local port of the socket a request came in on."""
-    sock = environ.get("gunicorn.socket")
     try:
-        if sock is not None:
-            return int(sock.getsockname()[1])
         return int(environ.get("SERVER_PORT", ""))
-    except (OSError, ValueError, TypeError, IndexError):
+    except (ValueError, TypeError):
         return None
-
-
-def operator_port(app: Any) -> int | None:
-    """The ``CDS_ADMIN_BIND`` port of a service app (None when unset or not this service)."""
-    from cds_service.app import EXTENSION_KEY  # the app module imports this one
-
-    state = getattr(app, "extensions", {}).get(EXTENSION_KEY)
-    port: int | None = state.settings.admin_port if state is not None else None
-    return port
 
 
 def init_app(app: Flask, port: int | None) -> None:

@@ -30,8 +30,9 @@ from cds_service.guidelines.catalogue import load_catalogue
 from cds_service.hooks.errors import CdsError
 from cds_service.hooks.errors import Issue
 from cds_service.hooks.errors import operation_outcome
-from cds_service.hooks.registry import ServiceRegistry
 from cds_service.jsonio import OrjsonProvider
+from cds_service.pipeline import Pipeline
+from cds_service.registry import ServiceRegistry
 from cds_service.settings import Settings
 
 if TYPE_CHECKING:  # PyJWT and cryptography (~10 MiB) load only when trust is configured
@@ -99,8 +100,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     spool_dir = settings.ledger_spool_directory
     ledger = LedgerWriter(sessions, salt,
                           spool=LedgerSpool(spool_dir) if spool_dir is not None else None)
-    registry = ServiceRegistry(settings, catalogue, sessions, ledger, guidance.decide,
-                               guidance.sieve(), knowledge_version=guidance.renderer.version)
+    registry = ServiceRegistry(settings, catalogue, sessions, ledger,
+                               Pipeline.of(guidance, settings),
+                               knowledge_version=guidance.renderer.version)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -113,7 +115,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     logs.init_app(app)  # first, so that every later log line is tagged
     admin.init_app(app, settings.admin_port)  # CDS_ADMIN_BIND: operator endpoints apart
     metrics.init_app(app)  # before the JWT guard, so refused requests are timed and counted
-    guard.init_app(app)
+    guard.init_app(app, admin.OPERATOR_PATHS)  # operator endpoints: no JWT, like /metrics
 
     from cds_service import health
     from cds_service import openapi
@@ -170,3 +172,4 @@ def _register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error")
         issue = Issue("exception", "internal error; the service log has the details")
         return _error_response(500, operation_outcome([issue]))
+

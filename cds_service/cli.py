@@ -156,7 +156,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.guidance import Guidance
     from cds_service.guidelines.catalogue import load_catalogue
     from cds_service.hooks.errors import CdsError
-    from cds_service.hooks.models import Hook
+    from cds_service.vocabulary import Hook
 
     today = args.today or settings.today
     try:

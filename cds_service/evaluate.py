@@ -16,12 +16,12 @@ from cds_service.case.model import Case
 from cds_service.case.model import Fact
 from cds_service.guidance import Guidance
 from cds_service.guidance import IssuedGuidance
-from cds_service.hooks.models import Hook
 from cds_service.hooks.prefetch import prefetch_from_bundle
-from cds_service.hooks.prefetch import resolve
-from cds_service.hooks.request import parse_hook_request
 from cds_service.hooks.services import PREFETCH
+from cds_service.hooks.services import SERVICES
+from cds_service.pipeline import Pipeline
 from cds_service.settings import Settings
+from cds_service.vocabulary import Hook
 
 JsonObject = dict[str, Any]
 
@@ -90,10 +90,11 @@ def evaluate_path(path: Path, hook: Hook, guidance: Guidance, settings: Settings
         EvaluateError: unreadable input.
         CdsError: the request is invalid (400) or its data incomplete (412), as over HTTP.
     """
-    request = parse_hook_request(hook, load_request(path, hook))
-    record = resolve(PREFETCH, request, settings)
-    decision = guidance.decide(request, record, base_url)
-    return Review(guidance.case_of(request, record), decision.issued, decision.unreadable)
+    service = next(service for service in SERVICES if service.hook == hook)
+    outcome = Pipeline.of(guidance, settings).run(service, load_request(path, hook), base_url)
+    decision = outcome.decision
+    assert decision.case is not None  # Guidance.decide always builds one
+    return Review(decision.case, decision.issued, decision.unreadable)
 
 
 def review_json(review: Review) -> JsonObject:

@@ -38,8 +38,10 @@ def service_options(settings: Settings, *, public_bind: str = DEFAULT_BIND) -> d
 
     options: dict[str, Any] = {
         "bind": listeners(settings, public_bind),
-        # gthread, with threads of its own for the operator listener (probes never queue).
-        "worker_class": "cds_service.gunicorn_worker.CdsThreadWorker",
+        # gunicorn's asyncio worker: each body is received in full on its event loop before a
+        # thread serves it, so slow uploads hold no thread; the probes and the operator listener
+        # have threads of their own, so they never queue behind hook calls (front.py).
+        "worker_class": "cds_service.front.BufferingWorker",
         "workers": settings.workers,
         "threads": settings.threads,
         "preload_app": True,  # a bad catalogue stops the master before any worker starts

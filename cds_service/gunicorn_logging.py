@@ -44,7 +44,10 @@ class JsonLogger(Logger):  # type: ignore[misc]
             "method": method, "path": path,
             "status": int(status) if str(status).isdigit() else str(status),
             "bytes": getattr(resp, "sent", None),
-            "duration_ms": round(request_time.total_seconds() * 1000, 1),
+            # A timedelta from gthread, gunicorn's own lighter object from its asyncio worker:
+            # both have seconds and microseconds.
+            "duration_ms": round(request_time.seconds * 1000
+                                 + request_time.microseconds / 1000, 1),
             "remote": environ.get("REMOTE_ADDR", "-"),
         }
         self.access_log.info("%s %s %s", method, path, status, extra={"fields": fields})

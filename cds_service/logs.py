@@ -25,7 +25,7 @@ from typing import Any
 from flask import Flask
 from flask import request
 
-from cds_service.hooks.services import SERVICES
+from cds_service.vocabulary import SERVICE_IDS
 
 MAX_FIELD_CHARS = 128
 """Longest value kept in a call field; ``hookInstance`` is any string the client chose."""
@@ -37,7 +37,7 @@ MAX_FRAMES = 20
 """Innermost traceback frames kept per logged exception."""
 
 _call_fields: ContextVar[dict[str, str] | None] = ContextVar("cds_log_call_fields", default=None)
-_SERVICE_IDS = frozenset(service.id for service in SERVICES)
+_SERVICE_IDS = SERVICE_IDS
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 

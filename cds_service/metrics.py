@@ -11,8 +11,10 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from collections.abc import Mapping
 from contextlib import contextmanager
 from enum import StrEnum
+from typing import Any
 
 from flask import Blueprint
 from flask import Flask
@@ -27,7 +29,7 @@ from prometheus_client import Histogram
 from prometheus_client import generate_latest
 from prometheus_client import multiprocess
 
-from cds_service.hooks.services import SERVICES
+from cds_service.vocabulary import SERVICE_IDS
 
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus-client's own switch to multiprocess mode (read by the library at import)."""
@@ -35,7 +37,7 @@ MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 bp = Blueprint("metrics", __name__)
 
 _COUNTED_ENDPOINTS = {"cds_hooks.call_service": "call", "cds_hooks.feedback": "feedback"}
-_SERVICE_IDS = frozenset(service.id for service in SERVICES)
+_SERVICE_IDS = SERVICE_IDS
 _REASON = re.compile(r"[a-z0-9_-]{1,32}")
 
 REQUESTS = Counter(
@@ -98,7 +100,12 @@ def timed(stage: Stage) -> Iterator[None]:
     try:
         yield
     finally:
-        STAGE_SECONDS.labels(stage.value).observe(time.perf_counter() - started)
+        observe_stage(stage, time.perf_counter() - started)
+
+
+def observe_stage(stage: Stage, seconds: float) -> None:
+    """Observe one duration of ``stage``."""
+    STAGE_SECONDS.labels(stage.value).observe(seconds)
 
 
 def card_issued(recommendation_id: str, indicator: str) -> None:
@@ -168,15 +175,29 @@ def _start_timer() -> None:
     g.metrics_started = time.perf_counter()
 
 
-def _count_request(response: Response) -> Response:
-    endpoint = _COUNTED_ENDPOINTS.get(request.endpoint or "")
-    if endpoint is None:
-        return response
-    service_id = (request.view_args or {}).get("service_id")
+def count_answer(endpoint: str | None, view_args: Mapping[str, Any] | None, status: int,
+                 seconds: float | None = None) -> None:
+    """Count one answer if it is to a hook call or a feedback post (other endpoints are not).
+
+    Args:
+        endpoint: the Flask endpoint the request was routed to.
+        view_args: its URL arguments (the service id).
+        status: the HTTP status answered.
+        seconds: how long the answer took, when it is to be observed.
+    """
+    counted = _COUNTED_ENDPOINTS.get(endpoint or "")
+    if counted is None:
+        return
+    service_id = (view_args or {}).get("service_id")
     # Unknown ids are the client's text: one label value for all of them.
     service = service_id if service_id in _SERVICE_IDS else "unknown"
-    REQUESTS.labels(service, endpoint, str(response.status_code)).inc()
+    REQUESTS.labels(service, counted, str(status)).inc()
+    if seconds is not None:
+        REQUEST_SECONDS.labels(service, counted).observe(seconds)
+
+
+def _count_request(response: Response) -> Response:
     started = g.get("metrics_started")
-    if started is not None:
-        REQUEST_SECONDS.labels(service, endpoint).observe(time.perf_counter() - started)
+    count_answer(request.endpoint, request.view_args, response.status_code,
+                 None if started is None else time.perf_counter() - started)
     return response

@@ -138,9 +138,12 @@ _ERRORS = {
     "400": ("BadRequest", "Malformed JSON, a missing or ill-typed field, an inconsistent request "
             "or a fhirServer that is not allowed (issue code forbidden)."),
     "404": ("NotFound", "No such CDS Service."),
+    "408": ("RequestTimeout", "The body was not fully received within CDS_BODY_TIMEOUT_S of the "
+            "request's start (code timeout)."),
     "412": ("PreconditionFailed", "Data the service needs cannot be obtained; each issue names "
             "its prefetch key (code incomplete, or timeout)."),
-    "413": ("PayloadTooLarge", "The body is larger than CDS_MAX_BODY_MB."),
+    "413": ("PayloadTooLarge", "The body is larger than CDS_MAX_BODY_MB, however it is sent "
+            "(code too-long)."),
     "503": ("ServiceUnavailable", "A dependency (the database) is unreachable; retry later."),
 }
 
@@ -215,7 +218,7 @@ def _paths(
             "requestBody": {"required": True,
                             "content": {"application/json": {"schema": hook_request}}},
             "responses": {"200": _json("Cards, possibly none.", ref["response"]),
-                          **_errors("400", "401", "404", "412", "413", "503")},
+                          **_errors("400", "401", "404", "408", "412", "413", "503")},
         }},
         "/cds-services/{id}/feedback": {"post": {
             "operationId": "feedback", "summary": "Feedback on cards (idempotent)",
@@ -223,7 +226,7 @@ def _paths(
             "requestBody": {"required": True,
                             "content": {"application/json": {"schema": ref["feedback"]}}},
             "responses": {"200": _json("Stored.", ref["accepted"]),
-                          **_errors("400", "401", "404", "413", "503")},
+                          **_errors("400", "401", "404", "408", "413", "503")},
         }},
         "/feedback/summary": {"get": {
             "operationId": "feedbackSummary", "security": secured,

@@ -37,6 +37,16 @@ MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8
 """``mallopt`` parameter number of the arena limit (glibc's malloc.h)."""
 
+MMAP_THRESHOLD = 256 * 1024
+"""Allocations this large get pages of their own, returned to the system when freed."""
+
+TRIM_THRESHOLD = 1024 * 1024
+"""Free memory beyond this at the top of the heap is returned to the system."""
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+"""``mallopt`` parameter numbers (glibc's malloc.h)."""
+
 
 def when_ready(server: Any) -> None:
     """gunicorn ``when_ready`` hook: with ``preload_app``, prepare the app in the master.
@@ -45,6 +55,7 @@ def when_ready(server: Any) -> None:
     warm-up builds and the frozen heap are shared by every worker.
     """
     limit_malloc_arenas()
+    fix_malloc_thresholds()
     if server.cfg.preload_app:
         prepare(server.app.wsgi())
 
@@ -91,6 +102,30 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     return bool(mallopt(_M_ARENA_MAX, arenas) == 1)
 
 
+def fix_malloc_thresholds() -> bool:
+    """Give large allocations their own pages and trim the heap, as ``MALLOC_*_THRESHOLD_`` would.
+
+    By default glibc raises its mmap threshold to the size of each large block freed, up to
+    32 MiB: after the first large request body, the next ones (the body's bytes, the decoding
+    buffers) are carved from the heap, which fragments and is never given back. A worker then
+    kept 80 MiB or more after a 30 MiB record (bench/hostile.py); with fixed thresholds, a
+    large block is unmapped when freed. The operator's ``MALLOC_MMAP_THRESHOLD_``,
+    ``MALLOC_TRIM_THRESHOLD_`` or ``GLIBC_TUNABLES`` win.
+
+    Returns:
+        True when the thresholds were set here.
+    """
+    if any(os.environ.get(name) for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
+                                               "GLIBC_TUNABLES")):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+                and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1)
+
+
 def worker_exit(server: Any, worker: Any) -> None:
     """gunicorn ``worker_exit`` hook: write the worker's pending card-ledger rows before it stops.
 
@@ -130,24 +165,21 @@ def prepare(app: Any) -> None:
 def warm_up(app: Flask) -> None:
     """Run :data:`WARMUP_RECORD` through every service, as a call would, without side effects.
 
-    The call goes through the same steps as ``ServiceRegistry.call`` (decode, validation,
-    prefetch, case, rules, cards, encoding) but around the registry, so it writes no ledger row,
-    log line or metric sample. What it builds lazily (the R4B model classes of the selected
-    resource types, the parametrised case model classes, compiled patterns) is then built once.
-    Before, every R4B element model the prefetched resource types can hold is imported, since
-    the sample cannot hold every element a real record may.
+    The call runs the same pipeline as ``ServiceRegistry.call`` (decode, validation, prefetch,
+    case, rules, cards), then encodes the response, but unobserved and around the registry, so
+    it writes no ledger row, log line or metric sample. What it builds lazily (the R4B model
+    classes of the selected resource types, the parametrised case model classes, compiled
+    patterns) is then built once. Before, every R4B element model the prefetched resource types
+    can hold is imported, since the sample cannot hold every element a real record may.
     """
     from cds_service.app import EXTENSION_KEY
     from cds_service.app import ServiceState
     from cds_service.fhir.preload import load_element_models
     from cds_service.hooks.models import CdsResponse
-    from cds_service.hooks.models import Hook
     from cds_service.hooks.prefetch import prefetch_from_bundle
-    from cds_service.hooks.prefetch import resolve
-    from cds_service.hooks.request import parse_hook_request
-    from cds_service.hooks.request import parse_json
     from cds_service.hooks.services import PREFETCH
     from cds_service.hooks.services import SERVICES
+    from cds_service.vocabulary import Hook
 
     load_element_models(re.split(r"[/?]", template)[0] for template in PREFETCH.values())
     state: ServiceState = app.extensions[EXTENSION_KEY]
@@ -168,13 +200,9 @@ def warm_up(app: Flask) -> None:
                                      for r in sample["draftOrders"]]
         call = {"hook": hook.value, "hookInstance": "warm-up", "context": context,
                 "prefetch": prefetch_from_bundle(service.prefetch or {}, bundle)}
-        request = parse_hook_request(hook, parse_json(app.json.dumps(call).encode()))
-        record = resolve(service.prefetch or {}, request, state.settings)
-        case = state.guidance.case_of(request, record)
-        evaluation = state.guidance.evaluate(case, hook)
-        cards = [state.guidance.renderer.render(rec, base_url=_WARMUP_BASE_URL,
-                                                patient_id=case.patient.id)
-                 for rec in evaluation.recommendations]
+        outcome = state.registry.pipeline.run(service, app.json.dumps(call).encode(),
+                                              _WARMUP_BASE_URL)
+        cards = [item.card for item in outcome.decision.issued]
         app.json.response(CdsResponse(cards=cards).to_json_dict())
 
 

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     max_body_mb: float = Field(default=32, gt=0)
     """Largest hook or feedback request body, in MiB."""
 
+    body_timeout_s: float = Field(default=30, gt=0)
+    """A request body not fully received this long after the request's start is refused (408)."""
+
     cors_origins: str = "*"
     """Comma-separated allowed browser origins; ``*`` allows any."""
 

@@ -1,5 +1,5 @@
 """``CDS_ADMIN_BIND`` (contract.md, Settings): operator endpoints only on the operator listener,
-probes on both, and probes answered there while every hook thread is busy."""
+probes on both, and probes answered on both while every hook thread is busy."""
 
 from __future__ import annotations
 
@@ -154,6 +154,7 @@ def test_under_gunicorn_probes_answer_while_every_hook_thread_waits_and_logs_are
                       for path in ("/readyz", "/healthz", "/metrics", "/feedback/dashboard")]
             probed = time.monotonic()
             public_probe = _get(f"http://127.0.0.1:{public}/healthz", 30)
+            publicly_probed = time.monotonic()
             for caller in callers:
                 caller.join(timeout=30)
         finally:
@@ -163,7 +164,8 @@ def test_under_gunicorn_probes_answer_while_every_hook_thread_waits_and_logs_are
     assert "<h1>Override dashboard</h1>" in probes[3][1].decode()
     assert json.loads(probes[0][1])["status"] == "ready"
     assert len(answered) == 2 and probed < min(answered), "the probes waited for hook calls"
-    assert public_probe[0] == 200  # the public port's probe, once a hook thread was free
+    assert public_probe[0] == 200  # the public port's probe: its threads are not the hooks'
+    assert publicly_probed < min(answered), "the public probe waited for hook calls"
     assert _get_status_on_closed_port(public) is None
     lines = [line for line in (stdout + stderr).decode().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # every line is one JSON object

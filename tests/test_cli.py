@@ -45,8 +45,7 @@ def test_serve_passes_flags_and_settings_to_gunicorn(monkeypatch: pytest.MonkeyP
 
     assert seen["ran"] and seen["bind"] == ["127.0.0.1:9999"]
     assert (seen["workers"], seen["threads"]) == (3, 2)  # the flag overrides CDS_THREADS
-    # gthread, with threads of its own for the operator listener (CDS_ADMIN_BIND).
-    assert seen["worker_class"] == "cds_service.gunicorn_worker.CdsThreadWorker"
+    assert seen["worker_class"] == "cds_service.front.BufferingWorker"
     # Warm-up and heap freeze in the master before the fork; FHIR pools in each worker after it.
     assert seen["when_ready"] is prefork.when_ready
     assert seen["post_worker_init"] is prefork.post_worker_init

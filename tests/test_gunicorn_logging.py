@@ -54,6 +54,24 @@ def test_access_lines_are_json_without_query_string_or_headers(logger: JsonLogge
         "ERROR", "Worker (pid:42) was sent SIGKILL! Perhaps out of memory?")
 
 
+def test_access_lines_of_the_asyncio_worker_are_json_too(logger: JsonLogger,
+                                                         tmp_path: Path) -> None:
+    # The service's worker (front.BufferingWorker) is gunicorn's asyncio one: its access lines
+    # come with an int status, its own response info and its own request-time object.
+    from gunicorn.asgi.protocol import ASGIResponseInfo
+    from gunicorn.asgi.protocol import _RequestTime
+
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/cds-services/sts-order-sign",
+               "QUERY_STRING": "", "REMOTE_ADDR": "10.1.2.3"}
+    logger.access(ASGIResponseInfo(408, [(b"content-type", b"application/json")], 95),
+                  SimpleNamespace(headers=[]), environ, _RequestTime(30.0125))
+
+    (access,) = [json.loads(line) for line in (tmp_path / "access.log").read_text().splitlines()]
+    assert access["fields"] == {"method": "POST", "path": "/cds-services/sts-order-sign",
+                                "status": 408, "bytes": 95, "duration_ms": 30012.5,
+                                "remote": "10.1.2.3"}
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

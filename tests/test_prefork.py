@@ -152,3 +152,14 @@ def test_malloc_arenas_are_capped_unless_the_operator_chose(
     assert prefork.limit_malloc_arenas() is False  # the operator's variable wins
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     assert prefork.limit_malloc_arenas() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_malloc_thresholds_are_fixed_unless_the_operator_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"):
+        monkeypatch.setenv(name, "glibc.malloc.mmap_threshold=131072" if name == "GLIBC_TUNABLES"
+                           else "131072")
+        assert prefork.fix_malloc_thresholds() is False  # the operator's variable wins
+        monkeypatch.delenv(name)
+    assert prefork.fix_malloc_thresholds() is (platform.libc_ver()[0] == "glibc")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -14,7 +15,6 @@ from flask import g
 from flask import request
 
 from cds_service import metrics
-from cds_service.admin import is_operator_path
 from cds_service.auth.issuers import parse_trusted_issuers
 from cds_service.feedback.engine import wait_limit
 from cds_service.feedback.replay import ReplayStore
@@ -67,16 +67,25 @@ def load_verifier(settings: Settings) -> JwtVerifier | None:
     return JwtVerifier(issuers)
 
 
-def init_app(app: Flask) -> None:
-    """Require a verified JWT on ``/cds-services/**`` and ``/feedback/**`` when trust is on."""
-    app.before_request(_authenticate)
+def init_app(app: Flask, operator_paths: Sequence[str] = ()) -> None:
+    """Require a verified JWT on ``/cds-services/**`` and ``/feedback/**`` when trust is on.
+
+    Args:
+        app: the service.
+        operator_paths: the operator endpoints (``admin.OPERATOR_PATHS``), left open like
+            ``/metrics`` even below ``/feedback``: ``CDS_ADMIN_BIND``'s port restricts them.
+    """
+    app.before_request(lambda: _authenticate(operator_paths))
 
 
-def is_protected(path: str) -> bool:
+def is_protected(path: str, operator_paths: Sequence[str] = ()) -> bool:
     """True for the paths trust covers (contract.md Settings); health, pages and the operator
-    endpoints (``/metrics``, ``/feedback/dashboard``: restricted by port) stay open."""
-    return not is_operator_path(path) and any(
-        path == area or path.startswith(f"{area}/") for area in _PROTECTED_AREAS)
+    endpoints stay open."""
+    return not _within(path, operator_paths) and _within(path, _PROTECTED_AREAS)
+
+
+def _within(path: str, areas: Sequence[str]) -> bool:
+    return any(path == area or path.startswith(f"{area}/") for area in areas)
 
 
 def audiences(base_url: str, path: str) -> list[str]:
@@ -104,11 +113,12 @@ def caller_fhir_servers() -> tuple[str, ...] | None:
     return servers or ()
 
 
-def _authenticate() -> Response | None:
+def _authenticate(operator_paths: Sequence[str]) -> Response | None:
     state = current_app.extensions["cds_service"]
     verifier: JwtVerifier | None = state.verifier
     # A CORS preflight carries no credentials by design (Fetch standard), so it passes.
-    if verifier is None or request.method == "OPTIONS" or not is_protected(request.path):
+    if (verifier is None or request.method == "OPTIONS"
+            or not is_protected(request.path, operator_paths)):
         return None
     from cds_service.auth.verify import Unauthorized
 

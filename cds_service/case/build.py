@@ -38,6 +38,7 @@ from cds_service.case.procedures import map_service_request
 from cds_service.case.reasons import condition_readings
 from cds_service.case.reasons import other_conditions
 from cds_service.case.reasons import resolve_reasons
+from cds_service.case.select import Selection
 from cds_service.case.select import select_resources
 from cds_service.case.tumours import build_tumour
 from cds_service.case.tumours import entity_concept
@@ -61,6 +62,7 @@ def build_case(
     draft_orders: JsonObject | None = None,
     selections: Collection[str] | None = None,
     today: dt.date | None = None,
+    selection: Selection | None = None,
 ) -> Case:
     """The case of one patient.
 
@@ -72,8 +74,10 @@ def build_case(
             are read leniently, ``case.drafts``).
         selections: order-select's ``selections``; None on the other hooks.
         today: for the patient's age.
+        selection: ``select_resources(resources, terminology)`` when the caller made it already.
     """
-    selection = select_resources(resources, terminology)
+    if selection is None:
+        selection = select_resources(resources, terminology)
     seeds: list[TumourSeed] = []
     findings: list[Finding] = []
     medications: list[Medication] = []

@@ -23,18 +23,17 @@ from __future__ import annotations
 
 import atexit
 import collections
-import datetime as dt
 import logging
 import os
 import threading
 import weakref
 from collections.abc import Callable
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from cds_service.feedback.engine import wait_limit
+from cds_service.feedback.spool import LedgerEntry as LedgerEntry
 from cds_service.feedback.spool import LedgerSpool
 from cds_service.feedback.spool import Segment
 from cds_service.feedback.store import FeedbackStore
@@ -67,38 +66,6 @@ EXIT_FLUSH_S = 5.0
 WRITER_WAIT_S = 15.0
 """How long the writer may hold one PostgreSQL connection (nobody waits for it; a hung database
 must still not keep it forever): see ``engine.REQUEST_WAIT_S``."""
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """What one hook call leaves in the ledger.
-
-    Attributes:
-        service_id: the service called.
-        hook_instance: the call's ``hookInstance``.
-        patient_id: the patient's id; only its salted hash is written.
-        at: when the call was answered (timezone-aware).
-        cards: ``(card uuid, recommendation id)`` of every card returned.
-        unreadable: ``Type/id`` of resources skipped as invalid.
-        rule_failures: recommendation ids whose rule raised.
-        knowledge_version: the knowledge-base version that produced the cards.
-        knowledge_hash: the content hash of that knowledge base.
-    """
-
-    service_id: str
-    hook_instance: str
-    patient_id: str
-    at: dt.datetime
-    cards: tuple[tuple[str, str], ...]
-    unreadable: tuple[str, ...] = ()
-    rule_failures: tuple[str, ...] = ()
-    knowledge_version: str | None = None
-    knowledge_hash: str | None = None
-
-    @property
-    def has_gaps(self) -> bool:
-        """True when the call skipped resources or a rule failed (a call record is kept)."""
-        return bool(self.unreadable or self.rule_failures)
 
 
 class LedgerWriter:

@@ -24,14 +24,11 @@ import os
 import secrets
 from collections.abc import Iterable
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 from typing import Any
 
 import orjson
-
-if TYPE_CHECKING:
-    from cds_service.feedback.ledger import LedgerEntry
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +36,38 @@ SEGMENT_BYTES = 1 << 20
 """A segment this large is closed and a new one started (the old one goes once committed)."""
 
 _PATTERN = "ledger-*.jsonl"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What one hook call leaves in the ledger.
+
+    Attributes:
+        service_id: the service called.
+        hook_instance: the call's ``hookInstance``.
+        patient_id: the patient's id; only its salted hash is written.
+        at: when the call was answered (timezone-aware).
+        cards: ``(card uuid, recommendation id)`` of every card returned.
+        unreadable: ``Type/id`` of resources skipped as invalid.
+        rule_failures: recommendation ids whose rule raised.
+        knowledge_version: the knowledge-base version that produced the cards.
+        knowledge_hash: the content hash of that knowledge base.
+    """
+
+    service_id: str
+    hook_instance: str
+    patient_id: str
+    at: dt.datetime
+    cards: tuple[tuple[str, str], ...]
+    unreadable: tuple[str, ...] = ()
+    rule_failures: tuple[str, ...] = ()
+    knowledge_version: str | None = None
+    knowledge_hash: str | None = None
+
+    @property
+    def has_gaps(self) -> bool:
+        """True when the call skipped resources or a rule failed (a call record is kept)."""
+        return bool(self.unreadable or self.rule_failures)
 
 
 class Segment:
@@ -200,7 +229,6 @@ def _encode(entry: LedgerEntry) -> dict[str, Any]:
 
 
 def _decode_lines(name: str, lines: Iterable[bytes]) -> Iterator[LedgerEntry]:
-    from cds_service.feedback.ledger import LedgerEntry
 
     for number, line in enumerate(lines, 1):
         if not line.strip():

@@ -14,8 +14,8 @@ from pydantic import StringConstraints
 from pydantic import ValidationError
 from pydantic import model_validator
 
-from cds_service.hooks.models import Hook
-from cds_service.hooks.models import Indicator
+from cds_service.vocabulary import Hook
+from cds_service.vocabulary import Indicator
 
 CATALOGUE_FILE = Path(__file__).with_name("catalogue.toml")
 """The catalogue shipped with the service."""

@@ -9,7 +9,7 @@ from dataclasses import field
 from typing import Any
 
 from cds_service.case.model import Fact
-from cds_service.hooks.models import Indicator
+from cds_service.vocabulary import Indicator
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,13 @@ class MovedOrder:
     about: str = ""
 
 
-@dataclass(frozen=True)
-class Recommendation:
-    """One recommendation that fired for one tumour or one draft order.
+@dataclass(frozen=True, kw_only=True)
+class Advice:
+    """What a rule returns: one recommendation for one tumour or one draft order, without its id.
+
+    The engine stamps the catalogue id the rule is registered under (:class:`Recommendation`).
 
     Attributes:
-        id: catalogue id.
         indicator: card urgency.
         subject: the tumour's Condition id or the draft order's reference: one card per pair.
         variant: which wording template of the recommendation applies ("default", "order"...).
@@ -107,7 +108,6 @@ class Recommendation:
             "ordered for another condition", and no suggestion recommended).
     """
 
-    id: str
     indicator: Indicator
     subject: str
     variant: str = "default"
@@ -117,3 +117,21 @@ class Recommendation:
     against_order: bool = False
     moved: tuple[MovedOrder, ...] = ()
     other_conditions: tuple[UsedFact, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recommendation(Advice):
+    """One recommendation that fired: a rule's advice under the rule's catalogue id.
+
+    Attributes:
+        id: catalogue id.
+    """
+
+    id: str
+
+    @classmethod
+    def stamped(cls, rec_id: str, advice: Advice) -> Recommendation:
+        """``advice`` under the catalogue id ``rec_id`` (the id a rule returns is never its own)."""
+        stamped = object.__new__(cls)  # the advice's fields as they are, validated once
+        vars(stamped).update(vars(advice), id=rec_id)
+        return stamped

@@ -24,7 +24,7 @@ from cds_service.guidelines.recommendation import ProposedOrder
 from cds_service.guidelines.recommendation import Recommendation
 from cds_service.guidelines.recommendation import SuggestionSpec
 from cds_service.guidelines.wording import OrderTemplate
-from cds_service.hooks.models import Indicator
+from cds_service.vocabulary import Indicator
 
 OrderKey = Callable[[ProposedOrder], Hashable]
 

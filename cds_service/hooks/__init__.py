@@ -1,1 +1,1 @@
-"""The CDS Hooks 2.0 wire format: models, service definitions, prefetch, registry and HTTP views."""
+"""The CDS Hooks 2.0 wire format: models, parsing, services, prefetch, errors and HTTP views."""

@@ -1,10 +1,17 @@
-"""HTTP views of the CDS Hooks endpoints; each is one call into the registry."""
+"""HTTP views of the CDS Hooks endpoints; each is one call into the registry.
+
+The registry (``cds_service.registry``) sits above the wire layer: the views know it only by the
+operations they call (:class:`Services`).
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+from typing import Protocol
 
 from flask import Blueprint
 from flask import Response
@@ -13,9 +20,33 @@ from flask import jsonify
 from flask import request
 
 from cds_service.auth.guard import caller_fhir_servers
-from cds_service.hooks.registry import ServiceRegistry
+from cds_service.settings import Settings
 
 bp = Blueprint("cds_hooks", __name__)
+
+JsonObject = dict[str, Any]
+
+
+class Services(Protocol):
+    """The registry's operations the views call (``cds_service.registry.ServiceRegistry``)."""
+
+    @property
+    def settings(self) -> Settings:
+        """The service settings."""
+
+    def discovery(self) -> JsonObject:
+        """The discovery document."""
+
+    def call(self, service_id: str, body: bytes, base_url: str, *,
+             issuer_servers: tuple[str, ...] | None = None,
+             hold: Callable[[object], None] | None = None) -> JsonObject:
+        """One service call's response."""
+
+    def feedback(self, service_id: str, body: bytes) -> JsonObject:
+        """Store a feedback batch."""
+
+    def summary(self) -> Any:
+        """Counts per recommendation id."""
 
 LARGE_BODY_BYTES = 512 * 1024
 """Hook calls with a body this large, or of unstated length, are served one at a time per process.
@@ -36,8 +67,8 @@ def _one_large_body_at_a_time(length: int | None) -> Iterator[None]:
         yield
 
 
-def _registry() -> ServiceRegistry:
-    registry: ServiceRegistry = current_app.extensions["cds_service"].registry
+def _registry() -> Services:
+    registry: Services = current_app.extensions["cds_service"].registry
     return registry
 
 

@@ -98,6 +98,13 @@ class PayloadTooLarge(CdsError):
     default_code = "too-long"
 
 
+class RequestTimeout(CdsError):
+    """408: the body was not fully received within ``CDS_BODY_TIMEOUT_S``."""
+
+    status = 408
+    default_code = "timeout"
+
+
 class PreconditionFailed(CdsError):
     """412: data the service needs cannot be obtained (cds-hooks.md F8)."""
 

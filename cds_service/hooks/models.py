@@ -27,6 +27,9 @@ from pydantic import field_validator
 from pydantic import model_validator
 from pydantic.alias_generators import to_camel
 
+from cds_service.vocabulary import Hook as Hook
+from cds_service.vocabulary import Indicator as Indicator
+
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
 JsonObject = dict[str, Any]
 
@@ -67,22 +70,6 @@ PatientId = Annotated[StrictStr, AfterValidator(_bare_patient_id),
                       WithJsonSchema({"type": "string", "pattern": "^(Patient/)?[^/]+$"})]
 Rfc3339 = Annotated[StrictStr, AfterValidator(_rfc3339),
                     WithJsonSchema({"type": "string", "format": "date-time"})]
-
-
-class Hook(StrEnum):
-    """The hooks this service answers."""
-
-    PATIENT_VIEW = "patient-view"
-    ORDER_SELECT = "order-select"
-    ORDER_SIGN = "order-sign"
-
-
-class Indicator(StrEnum):
-    """Card urgency, in increasing order."""
-
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
 
 
 class SelectionBehavior(StrEnum):

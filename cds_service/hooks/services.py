@@ -5,12 +5,11 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from cds_service.hooks.errors import NotFound
-from cds_service.hooks.models import Hook
 from cds_service.hooks.models import ServiceDefinition
-
-PATIENT_VIEW_ID = "sts-patient-view"
-ORDER_SELECT_ID = "sts-order-select"
-ORDER_SIGN_ID = "sts-order-sign"
+from cds_service.vocabulary import ORDER_SELECT_ID
+from cds_service.vocabulary import ORDER_SIGN_ID
+from cds_service.vocabulary import PATIENT_VIEW_ID
+from cds_service.vocabulary import Hook
 
 # What the case model reads. Every template uses only CDS Hooks 2.0 tokens and the restricted query
 # subset (cds-hooks.md P1-P6); order hooks need the whole record too, to tell what is "on record".

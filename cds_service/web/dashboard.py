@@ -29,7 +29,7 @@ from cds_service.feedback.summary import every_week
 from cds_service.guidelines.catalogue import Catalogue
 from cds_service.hooks.errors import BadRequest
 from cds_service.hooks.errors import Issue
-from cds_service.hooks.registry import ServiceRegistry
+from cds_service.registry import ServiceRegistry
 from cds_service.web import charts
 
 bp = Blueprint("dashboard", __name__, template_folder="templates")

@@ -24,10 +24,10 @@ from cds_service.guidelines.provenance import ReviewStatus
 from cds_service.guidelines.provenance import SourceCitation
 from cds_service.guidelines.versioning import KnowledgeVersion
 from cds_service.guidelines.wording import Wording
-from cds_service.hooks.models import Hook
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.identifiers import OVERRIDE_REASON_SYSTEM
 from cds_service.identifiers import RECOMMENDATION_SYSTEM
+from cds_service.vocabulary import Hook
 from cds_service.web.markdown import render_markdown
 
 bp = Blueprint("pages", __name__, url_prefix="/recommendations", template_folder="templates")

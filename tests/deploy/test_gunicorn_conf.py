@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from gunicorn.config import Config
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gasgi import ASGIWorker
 
 from cds_service import cli
 from cds_service import prefork
@@ -44,7 +44,7 @@ def test_workers_threads_and_log_level_come_from_the_environment(
     conf = gunicorn_conf_values()
 
     assert (conf["workers"], conf["threads"], conf["loglevel"]) == (3, 8, "warning")
-    assert conf["worker_class"] == "cds_service.gunicorn_worker.CdsThreadWorker"
+    assert conf["worker_class"] == "cds_service.front.BufferingWorker"
     assert conf["preload_app"] is True
     assert conf["bind"] == ["0.0.0.0:8080"]  # reachable from outside the container
     assert conf["worker_tmp_dir"] == "/dev/shm"  # the root filesystem is read-only
@@ -74,8 +74,8 @@ def test_gunicorn_accepts_every_value_of_the_file() -> None:
     config = Config()
     for name, value in read_config_file(GUNICORN_CONF).items():
         config.set(name, value)  # gunicorn's own validators raise on a bad value
-    assert config.worker_class_str == "cds_service.gunicorn_worker.CdsThreadWorker"
-    assert issubclass(config.worker_class, ThreadWorker)  # gunicorn imports it: it exists
+    assert config.worker_class_str == "cds_service.front.BufferingWorker"
+    assert issubclass(config.worker_class, ASGIWorker)  # gunicorn imports it: it exists
     assert config.logger_class is JsonLogger
     assert config.wsgi_app == "cds_service.app:create_app()"
     assert config.control_socket_disable is True

@@ -12,7 +12,9 @@ from cds_service.case.model import Entity
 from cds_service.case.model import Fact
 from cds_service.case.model import Patient
 from cds_service.case.model import Tumour
-from cds_service.guidelines.engine import RuleContext
+from cds_service.guidelines.context import RuleContext
+from cds_service.guidelines.recommendation import Recommendation
+from cds_service.guidelines.rules import RULES
 from cds_service.hooks.models import Hook
 
 T = TypeVar("T")
@@ -59,3 +61,9 @@ def render(rec: Any) -> dict[str, Any]:
     renderer = CardRenderer(catalogue, load_knowledge(catalogue, complete=False))
     card = renderer.render(rec, base_url="https://cds.example.org", patient_id="pt-1")
     return card.to_json_dict()
+
+
+def fire(rule_fn: Any, subject: Case, ctx: RuleContext) -> list[Recommendation]:
+    """What ``rule_fn`` advises on ``subject``, stamped with its id as the engine does."""
+    rec_id = next(rec_id for rec_id, fn in RULES.items() if fn is rule_fn)
+    return [Recommendation.stamped(rec_id, advice) for advice in rule_fn(subject, ctx)]

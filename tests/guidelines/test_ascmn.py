@@ -32,7 +32,7 @@ from cds_service.case.model import ResectionKind
 from cds_service.case.model import Site
 from cds_service.case.model import Tumour
 from cds_service.case.model import Verification
-from cds_service.guidelines.engine import RuleContext
+from cds_service.guidelines.context import RuleContext
 from cds_service.guidelines.recommendation import Recommendation
 from cds_service.guidelines.rules import ascmn
 from cds_service.guidelines.rules.common import tumour_values
@@ -45,6 +45,7 @@ from cds_service.hooks.models import Indicator
 from tests.guidelines.factories import case
 from tests.guidelines.factories import context
 from tests.guidelines.factories import fact
+from tests.guidelines.factories import fire
 from tests.guidelines.factories import order
 from tests.guidelines.factories import render
 from tests.guidelines.factories import tumour
@@ -57,7 +58,7 @@ STUDY_DATE = D(2026, 10, 1)
 
 def run(fn: RuleFn, subject: Case, hook: Hook = Hook.PATIENT_VIEW) -> list[Recommendation]:
     """The recommendations ``fn`` yields for ``subject`` on ``hook``."""
-    return list(fn(subject, context(hook)))
+    return fire(fn, subject, context(hook))
 
 
 def limb(entity: Entity = Entity.STS, tumour_id: str = "cond-1", **fields: Any) -> Tumour:

@@ -32,6 +32,7 @@ from cds_service.hooks.models import Indicator
 from tests.guidelines.factories import case
 from tests.guidelines.factories import context
 from tests.guidelines.factories import fact
+from tests.guidelines.factories import fire
 from tests.guidelines.factories import render
 from tests.guidelines.factories import tumour
 
@@ -59,7 +60,7 @@ def gaps(t: Tumour, **case_fields: Any) -> dict[str, tuple[str, ...]]:
 
 
 def run(c: Case) -> list[Recommendation]:
-    return list(data_incomplete(c, context()))
+    return fire(data_incomplete, c, context())
 
 
 def test_complete_record_no_card() -> None:

@@ -32,6 +32,7 @@ from tests.guidelines.factories import TODAY
 from tests.guidelines.factories import case
 from tests.guidelines.factories import context
 from tests.guidelines.factories import fact
+from tests.guidelines.factories import fire
 from tests.guidelines.factories import render
 from tests.guidelines.factories import tumour
 
@@ -61,7 +62,7 @@ def study(kind: ImagingKind, date: dt.date | None, site: Site | None = None,
 
 
 def run(rule: Any, c: Case) -> list[Recommendation]:
-    return list(rule(c, context()))
+    return fire(rule, c, context())
 
 
 def check_card(rec: Recommendation) -> dict[str, Any]:

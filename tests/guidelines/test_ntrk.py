@@ -28,6 +28,7 @@ from cds_service.hooks.models import Indicator
 from tests.guidelines.factories import case
 from tests.guidelines.factories import context
 from tests.guidelines.factories import fact
+from tests.guidelines.factories import fire
 from tests.guidelines.factories import order
 from tests.guidelines.factories import tumour
 from tests.guidelines.test_ascmn import checked
@@ -37,12 +38,12 @@ from tests.guidelines.test_ascmn import deleted
 
 def rna_ngs(subject: Case, hook: Hook = Hook.PATIENT_VIEW) -> list[Recommendation]:
     """ntrk-rna-ngs on ``subject``."""
-    return list(ntrk.ntrk_rna_ngs(subject, context(hook)))
+    return fire(ntrk.ntrk_rna_ngs, subject, context(hook))
 
 
 def trk(subject: Case) -> list[Recommendation]:
     """ntrk-trk-inhibitor on ``subject`` (patient-view)."""
-    return list(ntrk.ntrk_trk_inhibitor(subject, context()))
+    return fire(ntrk.ntrk_trk_inhibitor, subject, context())
 
 
 def spindle(entity: Entity = Entity.SPINDLE_NOS, **fields: Any) -> Tumour:

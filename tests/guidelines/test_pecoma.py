@@ -35,6 +35,7 @@ from cds_service.hooks.models import Indicator
 from tests.guidelines.factories import case
 from tests.guidelines.factories import context
 from tests.guidelines.factories import fact
+from tests.guidelines.factories import fire
 from tests.guidelines.factories import order
 from tests.guidelines.factories import render
 from tests.guidelines.factories import tumour
@@ -86,7 +87,7 @@ def xray(**fields: Any) -> Any:
 
 
 def run(fn: Any, c: Any, hook: Hook = Hook.PATIENT_VIEW) -> list[Recommendation]:
-    return list(fn(c, context(hook)))
+    return fire(fn, c, context(hook))
 
 
 def rendered(rec: Recommendation) -> dict[str, Any]:

@@ -278,7 +278,7 @@ def test_an_internal_error_is_a_500_operation_outcome_without_traceback(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("cds_service.hooks.registry.resolve", explode)
+    monkeypatch.setattr("cds_service.pipeline.resolve", explode)
     body = _assert_operation_outcome(client.post(PV_URL, json=_pv()), 500)
     assert issue_codes(body) == ["exception"]
     assert "secret internals" not in json.dumps(body) and "Traceback" not in json.dumps(body)

@@ -19,6 +19,7 @@ from cds_service.guidance import Decision
 from cds_service.hooks import blueprint
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.prefetch import PatientRecord
+from cds_service.stages import Observer
 from tests.common import scenario_request
 
 
@@ -30,7 +31,8 @@ class _Inside:
         self.now = 0
         self.most = 0
 
-    def decide(self, request: HookRequest, record: PatientRecord, base_url: str) -> Decision:
+    def decide(self, request: HookRequest, record: PatientRecord, base_url: str,
+               observer: Observer) -> Decision:
         with self._lock:
             self.now += 1
             self.most = max(self.most, self.now)
@@ -43,7 +45,8 @@ class _Inside:
 def _concurrent_calls(app: Flask, padding: int) -> _Inside:
     inside = _Inside()
     state = app.extensions["cds_service"]
-    registry = dataclasses.replace(state.registry, decide=inside.decide)
+    pipeline = dataclasses.replace(state.registry.pipeline, decide=inside.decide)
+    registry = dataclasses.replace(state.registry, pipeline=pipeline)
     app.extensions["cds_service"] = dataclasses.replace(state, registry=registry)
     request: dict[str, Any] = scenario_request("no-tumour-hypertension", "patient-view.json")
     request["extension"] = {"org.example.padding": "x" * padding}

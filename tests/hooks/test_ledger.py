@@ -17,6 +17,7 @@ from cds_service.hooks.models import Card
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.models import Source
 from cds_service.hooks.prefetch import PatientRecord
+from cds_service.stages import Observer
 from tests.common import ledger_written
 from tests.common import scenario_request
 
@@ -24,7 +25,8 @@ CARD_UUID = "5f3c8f1e-8c1a-4c55-9d2e-2b9a1f0c7d11"
 PATIENT_ID = "pt-htn-01"
 
 
-def _one_card(request: HookRequest, record: PatientRecord, base_url: str) -> Decision:
+def _one_card(request: HookRequest, record: PatientRecord, base_url: str,
+              observer: Observer) -> Decision:
     card = Card(uuid=CARD_UUID, summary="Test guidance", indicator="info",
                 source=Source(label="Test source"))
     return Decision(issued=(IssuedGuidance("sts-specialist-referral", card),))
@@ -34,7 +36,8 @@ def _one_card(request: HookRequest, record: PatientRecord, base_url: str) -> Dec
 def card_app(app: Flask) -> Flask:
     """The app with a decision that always issues one card."""
     state = app.extensions["cds_service"]
-    registry = dataclasses.replace(state.registry, decide=_one_card)
+    pipeline = dataclasses.replace(state.registry.pipeline, decide=_one_card)
+    registry = dataclasses.replace(state.registry, pipeline=pipeline)
     app.extensions["cds_service"] = dataclasses.replace(state, registry=registry)
     return app
 

@@ -154,12 +154,12 @@ def test_a_full_run_logs_no_token_no_name_no_birth_date_no_identifier(
 ) -> None:
     """Cards, a fetch with a token, 400s, a 412, an unreadable Patient, a failing rule, a 500."""
     phi = "patient Claire Moreau (MRN-664201), born 1968-02-11"
-    guideline_engine.registered_rules()
 
     def failing_rule(case: Any, context: Any) -> Any:
         raise ValueError(f"cannot read {phi}")
 
-    monkeypatch.setitem(guideline_engine._RULES, "sts-specialist-referral", failing_rule)
+    monkeypatch.setattr(guideline_engine, "RULES",
+                        {**guideline_engine.RULES, "sts-specialist-referral": failing_rule})
     app = create_app(make_settings(log_level="DEBUG", today=TODAY))
     client = app.test_client()
     authorization = {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300,
@@ -200,7 +200,7 @@ def test_a_full_run_logs_no_token_no_name_no_birth_date_no_identifier(
         def explode(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError(f"unexpected {phi} token={TOKEN}")
 
-        monkeypatch.setattr("cds_service.hooks.registry.resolve", explode)
+        monkeypatch.setattr("cds_service.pipeline.resolve", explode)
         statuses.append(client.post("/cds-services/sts-patient-view", json=_call()).status_code)
     finally:
         app.extensions["cds_service"].close()

@@ -161,6 +161,7 @@ def test_every_schema_is_a_real_one(served: JsonObject) -> None:
 @pytest.mark.parametrize(("status", "paths"), [
     ("400", ["/cds-services/{id}", "/cds-services/{id}/feedback"]),
     ("404", ["/cds-services/{id}", "/cds-services/{id}/feedback"]),
+    ("408", ["/cds-services/{id}", "/cds-services/{id}/feedback"]),
     ("412", ["/cds-services/{id}"]),
     ("413", ["/cds-services/{id}", "/cds-services/{id}/feedback"]),
     ("503", ["/cds-services/{id}/feedback", "/feedback/summary"]),

@@ -13,6 +13,7 @@ from cds_service.case.model import IhcMarker
 from cds_service.case.model import OrderKind
 from cds_service.case.model import Site
 from cds_service.case.model import Tumour
+from cds_service.guidelines.context import RuleContext
 from cds_service.guidelines.conventions import current_metastases
 from cds_service.guidelines.conventions import is_advanced
 from cds_service.guidelines.conventions import is_excised
@@ -23,10 +24,8 @@ from cds_service.guidelines.conventions import is_unconfirmed
 from cds_service.guidelines.conventions import same_region
 from cds_service.guidelines.conventions import same_site
 from cds_service.guidelines.conventions import tumour_facts
-from cds_service.guidelines.engine import RuleContext
-from cds_service.guidelines.engine import rule
+from cds_service.guidelines.recommendation import Advice
 from cds_service.guidelines.recommendation import ProposedOrder
-from cds_service.guidelines.recommendation import Recommendation
 from cds_service.guidelines.recommendation import SuggestionSpec
 from cds_service.guidelines.recommendation import UsedFact
 from cds_service.guidelines.rules.common import CHEMOTHERAPY
@@ -40,8 +39,8 @@ from cds_service.guidelines.rules.common import order_subject
 from cds_service.guidelines.rules.common import propose
 from cds_service.guidelines.rules.common import tumour_values
 from cds_service.guidelines.rules.common import tumours_for_order
-from cds_service.hooks.models import Hook
-from cds_service.hooks.models import Indicator
+from cds_service.vocabulary import Hook
+from cds_service.vocabulary import Indicator
 
 _PANEL = (IhcMarker.CD34, IhcMarker.S100, IhcMarker.DESMIN)
 _EXCISION_VARIANTS = {Entity.NTRK: "ntrk", Entity.PECOMA: "pecoma", Entity.ASCMN: "ascmn"}
@@ -54,8 +53,7 @@ def _awaits_surgery(tumour: Tumour) -> bool:
 
 # --- work-up --------------------------------------------------------------------------------------
 
-@rule("ascmn-ihc-panel")
-def ascmn_ihc_panel(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def ascmn_ihc_panel(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """An active ascmn lacking a CD34, S-100 or desmin result: list the missing markers."""
     for tumour in case.tumours:
         if tumour.entity.value is not Entity.ASCMN or not tumour.is_active:
@@ -68,16 +66,15 @@ def ascmn_ihc_panel(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
             continue
         listed = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 \
             else missing[0]
-        yield Recommendation(
-            id="ascmn-ihc-panel", indicator=Indicator.INFO, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.INFO, subject=tumour.id,
             values=tumour_values(tumour, missing=listed),
             facts=(*tumour_facts(tumour), *(UsedFact(f"{name} immunohistochemistry",
                                                      "not recorded") for name in missing)),
         )
 
 
-@rule("ascmn-mdm2-testing")
-def ascmn_mdm2_testing(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def ascmn_mdm2_testing(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """An active ascmn untested for MDM2 amplification (info), or found amplified (warning)."""
     for tumour in case.tumours:
         if tumour.entity.value is not Entity.ASCMN or not tumour.is_active:
@@ -89,8 +86,8 @@ def ascmn_mdm2_testing(case: Case, ctx: RuleContext) -> Iterator[Recommendation]
             continue  # not amplified, or a result whose value could not be read
         facts = [UsedFact("MDM2 amplification", "amplified", m.date, (m.source,))
                  for m in amplified] or [UsedFact("MDM2 amplification", "not tested")]
-        yield Recommendation(
-            id="ascmn-mdm2-testing", subject=tumour.id, values=tumour_values(tumour),
+        yield Advice(
+            subject=tumour.id, values=tumour_values(tumour),
             indicator=Indicator.WARNING if amplified else Indicator.INFO,
             variant="amplified" if amplified else "default",
             facts=(*tumour_facts(tumour), *facts),
@@ -100,14 +97,13 @@ def ascmn_mdm2_testing(case: Case, ctx: RuleContext) -> Iterator[Recommendation]
 
 # --- surgery --------------------------------------------------------------------------------------
 
-@rule("sts-wide-excision")
-def wide_excision(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def wide_excision(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A localized, confirmed tumour with no excision: wide excision with negative margins."""
     for tumour in case.tumours:
         if not is_localized(tumour) or not _awaits_surgery(tumour):
             continue
-        yield Recommendation(
-            id="sts-wide-excision", indicator=Indicator.INFO, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.INFO, subject=tumour.id,
             variant=_EXCISION_VARIANTS.get(tumour.entity.value, "default"),
             values=tumour_values(tumour),
             facts=(*tumour_facts(tumour), UsedFact("metastasis", "none on record"),
@@ -116,27 +112,25 @@ def wide_excision(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
         )
 
 
-@rule("ascmn-acral-function")
-def acral_function(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def acral_function(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A tumour of the hand or foot not yet excised: plan for clearance and function."""
     for tumour in case.tumours:
         site = tumour.site.value if tumour.site is not None else None
         if site in (Site.HAND, Site.FOOT) and _awaits_surgery(tumour):
-            yield Recommendation(
-                id="ascmn-acral-function", indicator=Indicator.INFO, subject=tumour.id,
+            yield Advice(
+                indicator=Indicator.INFO, subject=tumour.id,
                 values=tumour_values(tumour, site=SITE_WORDS[Site(site)]),
                 facts=(*tumour_facts(tumour), UsedFact("excision", "none on record")),
             )
 
 
-@rule("ascmn-mohs-cutaneous")
-def mohs_for_cutaneous_ascmn(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def mohs_for_cutaneous_ascmn(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A cutaneous ascmn not yet excised: Mohs surgery may be considered."""
     for tumour in case.tumours:
         cutaneous = tumour.site is not None and tumour.site.value is Site.SKIN
         if tumour.entity.value is Entity.ASCMN and cutaneous and _awaits_surgery(tumour):
-            yield Recommendation(
-                id="ascmn-mohs-cutaneous", indicator=Indicator.INFO, subject=tumour.id,
+            yield Advice(
+                indicator=Indicator.INFO, subject=tumour.id,
                 values=tumour_values(tumour),
                 facts=(*tumour_facts(tumour), UsedFact("excision", "none on record")),
             )
@@ -191,8 +185,7 @@ def _metastases_facts(tumour: Tumour) -> tuple[UsedFact, ...]:
                  for m in current_metastases(tumour))
 
 
-@rule("fracture-no-internal-fixation")
-def fracture_no_internal_fixation(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def fracture_no_internal_fixation(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A pathological fracture through a primary tumour: external splintage, not internal
     fixation; a warning with the MDT caveat when a distant metastasis is recorded."""
     links = _fracture_links(case)
@@ -201,8 +194,8 @@ def fracture_no_internal_fixation(case: Case, ctx: RuleContext) -> Iterator[Reco
         for tumour in tumours.values():
             fractures = [f for f, t in links if t.id == tumour.id]
             metastatic = is_metastatic(tumour)
-            yield Recommendation(
-                id="fracture-no-internal-fixation", indicator=Indicator.WARNING,
+            yield Advice(
+                indicator=Indicator.WARNING,
                 subject=tumour.id, variant="metastatic" if metastatic else "default",
                 values=tumour_values(tumour),
                 facts=(*tumour_facts(tumour), *map(_fracture_fact, fractures),
@@ -214,8 +207,7 @@ def fracture_no_internal_fixation(case: Case, ctx: RuleContext) -> Iterator[Reco
             continue
         fracture, tumour = fixed[0]
         metastatic = is_metastatic(tumour)
-        yield Recommendation(
-            id="fracture-no-internal-fixation",
+        yield Advice(
             indicator=Indicator.WARNING if metastatic else Indicator.CRITICAL,
             subject=order_subject(order), variant="order-metastatic" if metastatic else "order",
             values=tumour_values(tumour, order=order.label),
@@ -257,8 +249,7 @@ _THERAPY = {**dict.fromkeys(CHEMOTHERAPY, "cytotoxic chemotherapy"),
 """How the card names the systemic therapy a draft orders."""
 
 
-@rule("ascmn-no-systemic-therapy")
-def ascmn_no_systemic_therapy(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def ascmn_no_systemic_therapy(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A draft systemic anticancer order (cytotoxic, targeted or mTOR inhibitor) for a non-advanced
     ascmn: systemic therapy is generally not used."""
     for order in ctx.orders(case):
@@ -270,8 +261,8 @@ def ascmn_no_systemic_therapy(case: Case, ctx: RuleContext) -> Iterator[Recommen
                               for t in targets):
             continue
         tumour = targets[0]
-        yield Recommendation(
-            id="ascmn-no-systemic-therapy", indicator=Indicator.WARNING,
+        yield Advice(
+            indicator=Indicator.WARNING,
             subject=order_subject(order),
             values=tumour_values(tumour, order=order.label, therapy=_THERAPY[order.drug_class]),
             facts=(order_fact(order), *tumour_facts(tumour),

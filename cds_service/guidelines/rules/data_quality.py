@@ -11,6 +11,7 @@ from cds_service.case.model import Case
 from cds_service.case.model import Entity
 from cds_service.case.model import Tumour
 from cds_service.guidelines.catalogue import load_catalogue
+from cds_service.guidelines.context import RuleContext
 from cds_service.guidelines.conventions import ENTITY_NAMES
 from cds_service.guidelines.conventions import NTRK_GENES
 from cds_service.guidelines.conventions import PecomaRisk
@@ -28,13 +29,11 @@ from cds_service.guidelines.conventions import on_trk_inhibitor
 from cds_service.guidelines.conventions import pecoma_features
 from cds_service.guidelines.conventions import pecoma_risk
 from cds_service.guidelines.conventions import tumour_facts
-from cds_service.guidelines.engine import RuleContext
-from cds_service.guidelines.engine import rule
-from cds_service.guidelines.recommendation import Recommendation
+from cds_service.guidelines.recommendation import Advice
 from cds_service.guidelines.recommendation import UsedFact
 from cds_service.guidelines.rules.common import surgery_words
 from cds_service.guidelines.rules.common import where
-from cds_service.hooks.models import Indicator
+from cds_service.vocabulary import Indicator
 
 Missing = Callable[[Tumour, Case], bool]
 """True when the fact is missing and the tumour's known facts leave the blocked ids possible."""
@@ -164,16 +163,15 @@ def tumour_gaps(tumour: Tumour, case: Case) -> dict[str, tuple[str, ...]]:
     return gaps
 
 
-@rule("case-data-incomplete")
-def data_incomplete(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def data_incomplete(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """Per tumour, the facts whose absence blocks guidance; per record, the unreadable resources."""
     for tumour in case.tumours:
         gaps, entity = tumour_gaps(tumour, case), ENTITY_NAMES[tumour.entity.value]
         conflicts = _grade_conflict(tumour)
         if gaps or conflicts:
             names = list(gaps) + [_CONFLICT] * bool(conflicts)
-            yield Recommendation(
-                id="case-data-incomplete", indicator=Indicator.INFO, subject=tumour.id,
+            yield Advice(
+                indicator=Indicator.INFO, subject=tumour.id,
                 values={"entity": entity, "where": where(tumour),
                         "gaps": "\n".join(filter(None, (_gap_lines(gaps), conflicts))),
                         "facts": _short_list(names, _SUMMARY_BUDGET - len(entity))},
@@ -183,8 +181,8 @@ def data_incomplete(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
                          for g in tumour.grade_conflicts)),
             )
     if case.unreadable:
-        yield Recommendation(
-            id="case-data-incomplete", indicator=Indicator.INFO, subject="record",
+        yield Advice(
+            indicator=Indicator.INFO, subject="record",
             variant="unreadable",
             values={"count": str(len(case.unreadable)),
                     "resources": "\n".join(f"- `{ref}`" for ref in case.unreadable)},

@@ -10,14 +10,13 @@ from cds_service.case.model import Entity
 from cds_service.case.model import IhcMarker
 from cds_service.case.model import OrderKind
 from cds_service.case.model import Tumour
+from cds_service.guidelines.context import RuleContext
 from cds_service.guidelines.conventions import chest_cts_since_diagnosis
 from cds_service.guidelines.conventions import has_rms_component
 from cds_service.guidelines.conventions import is_advanced
 from cds_service.guidelines.conventions import is_resected
 from cds_service.guidelines.conventions import tumour_facts
-from cds_service.guidelines.engine import RuleContext
-from cds_service.guidelines.engine import rule
-from cds_service.guidelines.recommendation import Recommendation
+from cds_service.guidelines.recommendation import Advice
 from cds_service.guidelines.recommendation import UsedFact
 from cds_service.guidelines.rules.common import CHEMOTHERAPY
 from cds_service.guidelines.rules.common import MARKER_NAMES
@@ -28,7 +27,7 @@ from cds_service.guidelines.rules.common import order_fact
 from cds_service.guidelines.rules.common import order_subject
 from cds_service.guidelines.rules.common import resulted_markers
 from cds_service.guidelines.rules.common import tumours_for_order
-from cds_service.hooks.models import Indicator
+from cds_service.vocabulary import Indicator
 
 _PANEL = (IhcMarker.DESMIN, IhcMarker.MYOD1, IhcMarker.MYOGENIN, IhcMarker.ALK)
 """Myogenic markers, and ALK to exclude inflammatory myofibroblastic tumour."""
@@ -48,16 +47,15 @@ def _rms_fact(tumour: Tumour) -> UsedFact:
     return UsedFact.of("rhabdomyosarcomatous component", tumour.rms_component, value)
 
 
-@rule("ilms-ihc-panel")
-def ilms_ihc_panel(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def ilms_ihc_panel(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """An active ilms lacking a desmin, MyoD1, myogenin or ALK result."""
     for tumour in case.tumours:
         if not (_is_ilms(tumour) and tumour.is_active):
             continue
         missing = [m for m in _PANEL if m not in resulted_markers(tumour)]
         if missing:
-            yield Recommendation(
-                id="ilms-ihc-panel", indicator=Indicator.INFO, subject=tumour.id,
+            yield Advice(
+                indicator=Indicator.INFO, subject=tumour.id,
                 values={**_names(tumour),
                         "missing": ", ".join(MARKER_NAMES[m] for m in missing)},
                 facts=(*tumour_facts(tumour), *ihc_facts(tumour, _PANEL)),
@@ -87,8 +85,7 @@ def _ilms_without_rms(case: Case, order: DraftOrder) -> Tumour | None:
     return targets[0] if targets and ok else None
 
 
-@rule("ilms-rt-chemo-reserved")
-def ilms_rt_chemo_reserved(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def ilms_rt_chemo_reserved(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A draft RT or chemotherapy order for a non-advanced ilms without a rhabdomyosarcomatous
     component on record (absent, or not recorded: then the card asks to confirm it)."""
     for order in ctx.orders(case):
@@ -97,8 +94,8 @@ def ilms_rt_chemo_reserved(case: Case, ctx: RuleContext) -> Iterator[Recommendat
         if kind is None or tumour is None:
             continue
         unknown = has_rms_component(tumour) is None
-        yield Recommendation(
-            id="ilms-rt-chemo-reserved", indicator=Indicator.WARNING,
+        yield Advice(
+            indicator=Indicator.WARNING,
             subject=order_subject(order), variant=f"{kind}-unknown" if unknown else kind,
             values={**_names(tumour), "order": order.label},
             facts=(order_fact(order), *tumour_facts(tumour), _rms_fact(tumour),
@@ -117,15 +114,14 @@ def _chest_ct_fact(case: Case, tumour: Tumour) -> UsedFact | None:
     return UsedFact("chest CT", "done", latest.date, (latest.source,))
 
 
-@rule("ilms-rms-transformation")
-def ilms_rms_transformation(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def ilms_rms_transformation(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """An active ilms with a rhabdomyosarcomatous component: stage the chest, RT/chemo may apply."""
     for tumour in case.tumours:
         if not (_is_ilms(tumour) and tumour.is_active and has_rms_component(tumour)):
             continue
         chest = _chest_ct_fact(case, tumour)
-        yield Recommendation(
-            id="ilms-rms-transformation", indicator=Indicator.WARNING, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.WARNING, subject=tumour.id,
             variant="unstaged" if chest is None else "staged",
             values={**_names(tumour),
                     "chest_date": chest.date.isoformat() if chest and chest.date else "undated"},

@@ -12,6 +12,7 @@ from cds_service.case.model import ImagingStudy
 from cds_service.case.model import Margin
 from cds_service.case.model import Resection
 from cds_service.case.model import Tumour
+from cds_service.guidelines.context import RuleContext
 from cds_service.guidelines.conventions import ENTITY_NAMES
 from cds_service.guidelines.conventions import has_rms_component
 from cds_service.guidelines.conventions import is_advanced
@@ -23,9 +24,7 @@ from cds_service.guidelines.conventions import is_sarcoma
 from cds_service.guidelines.conventions import last_surgery
 from cds_service.guidelines.conventions import pecoma_risk
 from cds_service.guidelines.conventions import tumour_facts
-from cds_service.guidelines.engine import RuleContext
-from cds_service.guidelines.engine import rule
-from cds_service.guidelines.recommendation import Recommendation
+from cds_service.guidelines.recommendation import Advice
 from cds_service.guidelines.recommendation import SuggestionSpec
 from cds_service.guidelines.recommendation import UsedFact
 from cds_service.guidelines.rules.common import SITE_WORDS
@@ -41,7 +40,7 @@ from cds_service.guidelines.surveillance import StudyKind
 from cds_service.guidelines.surveillance import SurveillancePlan
 from cds_service.guidelines.surveillance import SurveillanceRisk
 from cds_service.guidelines.surveillance import surveillance_plan
-from cds_service.hooks.models import Indicator
+from cds_service.vocabulary import Indicator
 
 
 def _iso(date: dt.date | None) -> str:
@@ -53,8 +52,7 @@ def _surgery_fact(surgery: Resection, tumour: Tumour) -> UsedFact:
                     (surgery.source,))
 
 
-@rule("sts-reexcision")
-def reexcision(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def reexcision(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """Latest resection R1/R2, or unplanned/marginal (an excisional biopsy of a sarcoma counts)."""
     for tumour in case.tumours:
         surgery = last_surgery(tumour)
@@ -62,8 +60,8 @@ def reexcision(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
             continue
         margin = surgery.margin.value if surgery.margin is not None else None
         positive = margin in (Margin.R1, Margin.R2)
-        yield Recommendation(
-            id="sts-reexcision", indicator=Indicator.WARNING, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.WARNING, subject=tumour.id,
             variant="margin" if positive else "unplanned",
             values={"entity": ENTITY_NAMES[tumour.entity.value], "where": where(tumour),
                     "surgery": surgery_words(surgery, tumour), "date": _iso(surgery.date),
@@ -83,8 +81,7 @@ def _rt_indicated(tumour: Tumour) -> bool:
     return is_high_grade(tumour) is True and is_deep(tumour) is True and is_large(tumour) is True
 
 
-@rule("sts-adjuvant-radiotherapy")
-def adjuvant_radiotherapy(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def adjuvant_radiotherapy(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A resected high-grade, deep, large sarcoma with no radiotherapy on record."""
     if case.radiotherapy:
         return
@@ -94,8 +91,8 @@ def adjuvant_radiotherapy(case: Case, ctx: RuleContext) -> Iterator[Recommendati
             continue
         rms = (UsedFact.of("rhabdomyosarcomatous component", tumour.rms_component, "present"),) \
             if tumour.entity.value is Entity.ILMS else ()
-        yield Recommendation(
-            id="sts-adjuvant-radiotherapy", indicator=Indicator.INFO, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.INFO, subject=tumour.id,
             values={"entity": ENTITY_NAMES[tumour.entity.value], "where": where(tumour),
                     "grade": str(grade.value), "size": f"{size.value:g}"},
             facts=(*tumour_facts(tumour),
@@ -106,8 +103,7 @@ def adjuvant_radiotherapy(case: Case, ctx: RuleContext) -> Iterator[Recommendati
         )
 
 
-@rule("sts-surveillance-plan")
-def surveillance(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def surveillance(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A resected tumour whose disease is not advanced: its schedule and next due dates; a
     warning when imaging is overdue. (In metastatic disease imaging follows response assessment,
     outside the sources.)"""
@@ -118,8 +114,7 @@ def surveillance(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
         if plan is None:
             continue
         variant = "ascmn" if plan.risk is SurveillanceRisk.ASCMN else "default"
-        yield Recommendation(
-            id="sts-surveillance-plan",
+        yield Advice(
             indicator=Indicator.WARNING if plan.overdue else Indicator.INFO, subject=tumour.id,
             variant=f"{variant}-overdue" if plan.overdue else variant,
             values=_plan_values(tumour, plan), facts=_plan_facts(tumour, plan),
@@ -195,16 +190,15 @@ def _overdue_suggestion(tumour: Tumour, plan: SurveillancePlan) -> tuple[Suggest
     return (SuggestionSpec(label=label, creates=creates, recommended=True),)
 
 
-@rule("sts-recurrence-intensify")
-def recurrence_intensify(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def recurrence_intensify(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A local recurrence of a sarcoma: intensify chest surveillance; chest CT if none since."""
     for tumour in case.tumours:
         if not tumour.local_recurrences or not is_sarcoma(tumour):
             continue
         since = _recurrence_date(tumour)
         chest_ct = _chest_ct_since(case, since, ctx.today)
-        yield Recommendation(
-            id="sts-recurrence-intensify", indicator=Indicator.WARNING, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.WARNING, subject=tumour.id,
             variant="default" if chest_ct else "suggest",
             values={"entity": ENTITY_NAMES[tumour.entity.value], "where": where(tumour),
                     "recurrence_date": _iso(since),

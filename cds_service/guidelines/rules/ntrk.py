@@ -12,6 +12,7 @@ from cds_service.case.model import IhcMarker
 from cds_service.case.model import MolecularResult
 from cds_service.case.model import OrderKind
 from cds_service.case.model import Tumour
+from cds_service.guidelines.context import RuleContext
 from cds_service.guidelines.conventions import NTRK_GENES
 from cds_service.guidelines.conventions import current_metastases
 from cds_service.guidelines.conventions import is_metastatic
@@ -19,17 +20,15 @@ from cds_service.guidelines.conventions import is_recurrent
 from cds_service.guidelines.conventions import no_drug_on_record
 from cds_service.guidelines.conventions import on_trk_inhibitor
 from cds_service.guidelines.conventions import tumour_facts
-from cds_service.guidelines.engine import RuleContext
-from cds_service.guidelines.engine import rule
-from cds_service.guidelines.recommendation import Recommendation
+from cds_service.guidelines.recommendation import Advice
 from cds_service.guidelines.recommendation import UsedFact
 from cds_service.guidelines.rules.common import order_fact
 from cds_service.guidelines.rules.common import order_subject
 from cds_service.guidelines.rules.common import propose
 from cds_service.guidelines.rules.common import tumour_values
 from cds_service.guidelines.rules.common import tumours_for_order
-from cds_service.hooks.models import Hook
-from cds_service.hooks.models import Indicator
+from cds_service.vocabulary import Hook
+from cds_service.vocabulary import Indicator
 
 _RNA_CANDIDATES = (Entity.SPINDLE_NOS, Entity.SFT, Entity.ASPS, Entity.NTRK)
 _MISSABLE = (AssayMethod.IHC, AssayMethod.DNA_PANEL)
@@ -80,8 +79,7 @@ def _tested_by(tumour: Tumour) -> str | None:
         if methods else "untested"
 
 
-@rule("ntrk-rna-ngs")
-def ntrk_rna_ngs(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def ntrk_rna_ngs(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A candidate tumour without RNA fusion testing (PV); a draft IHC or DNA-panel order (OSN)."""
     if ctx.hook is not Hook.PATIENT_VIEW:
         yield from _ntrk_orders(case, ctx)
@@ -90,8 +88,8 @@ def ntrk_rna_ngs(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
         tested = _tested_by(tumour)
         if tested is None:
             continue
-        yield Recommendation(
-            id="ntrk-rna-ngs", indicator=Indicator.INFO, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.INFO, subject=tumour.id,
             values=tumour_values(tumour, tested=tested),
             facts=(*tumour_facts(tumour), *_ntrk_tests(tumour),
                    UsedFact("NTRK fusion testing", tested),
@@ -107,7 +105,7 @@ def _is_missable_order(order: DraftOrder) -> bool:
     return order.kind is OrderKind.MOLECULAR_TEST and order.assay is AssayMethod.DNA_PANEL
 
 
-def _ntrk_orders(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def _ntrk_orders(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     # The trigger asks for no RNA fusion assay "ordered or resulted": an RNA panel drafted in the
     # same request is being ordered now, so the advice is already followed and the card stays quiet.
     if any(o.kind is OrderKind.MOLECULAR_TEST and o.assay is AssayMethod.RNA_NGS
@@ -119,8 +117,8 @@ def _ntrk_orders(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
         tumour = next((t for t in tumours_for_order(order, case.tumours) if _tested_by(t)), None)
         if tumour is None:
             continue
-        yield Recommendation(
-            id="ntrk-rna-ngs", indicator=Indicator.WARNING, subject=order_subject(order),
+        yield Advice(
+            indicator=Indicator.WARNING, subject=order_subject(order),
             variant="order", values=tumour_values(tumour, order=order.label),
             facts=(order_fact(order), *tumour_facts(tumour), *_ntrk_tests(tumour),
                    UsedFact("RNA-based fusion result", "none on record")),
@@ -141,8 +139,7 @@ def _treatment_states(tumour: Tumour) -> list[str]:
     return states
 
 
-@rule("ntrk-trk-inhibitor")
-def ntrk_trk_inhibitor(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def ntrk_trk_inhibitor(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """An active NTRK fusion-positive tumour, advanced or recurrent, with no TRK inhibitor."""
     if on_trk_inhibitor(case):
         return
@@ -154,8 +151,8 @@ def ntrk_trk_inhibitor(case: Case, ctx: RuleContext) -> Iterator[Recommendation]
         gene = fusion.gene.removeprefix("gene/").upper()
         partner = (fusion.partner or "").removeprefix("gene/").upper()
         fused = f"{partner}::{gene}" if partner else gene
-        yield Recommendation(
-            id="ntrk-trk-inhibitor", indicator=Indicator.WARNING, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.WARNING, subject=tumour.id,
             values=tumour_values(tumour, fusion=fused, state=" and ".join(states)),
             facts=(*tumour_facts(tumour),
                    UsedFact(f"{gene} fusion", f"{fused} detected", fusion.date, (fusion.source,)),

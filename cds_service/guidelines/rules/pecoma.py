@@ -10,15 +10,14 @@ from cds_service.case.model import IhcMarker
 from cds_service.case.model import ImagingKind
 from cds_service.case.model import OrderKind
 from cds_service.case.model import Tumour
+from cds_service.guidelines.context import RuleContext
 from cds_service.guidelines.conventions import PecomaRisk
 from cds_service.guidelines.conventions import is_advanced
 from cds_service.guidelines.conventions import is_sarcoma
 from cds_service.guidelines.conventions import pecoma_features
 from cds_service.guidelines.conventions import pecoma_risk
 from cds_service.guidelines.conventions import tumour_facts
-from cds_service.guidelines.engine import RuleContext
-from cds_service.guidelines.engine import rule
-from cds_service.guidelines.recommendation import Recommendation
+from cds_service.guidelines.recommendation import Advice
 from cds_service.guidelines.recommendation import UsedFact
 from cds_service.guidelines.rules.common import MARKER_NAMES
 from cds_service.guidelines.rules.common import PRESENCE
@@ -29,7 +28,7 @@ from cds_service.guidelines.rules.common import order_subject
 from cds_service.guidelines.rules.common import propose
 from cds_service.guidelines.rules.common import resulted_markers
 from cds_service.guidelines.rules.common import tumours_for_order
-from cds_service.hooks.models import Indicator
+from cds_service.vocabulary import Indicator
 
 _MELANOCYTIC = (IhcMarker.HMB45, IhcMarker.MELAN_A)
 _SMOOTH_MUSCLE = (IhcMarker.SMA, IhcMarker.DESMIN)
@@ -41,8 +40,7 @@ def _is_pecoma(tumour: Tumour) -> bool:
 
 # --- work-up --------------------------------------------------------------------------------------
 
-@rule("pecoma-ihc-panel")
-def pecoma_ihc_panel(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def pecoma_ihc_panel(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """An active pecoma lacks a melanocytic or a smooth-muscle marker result."""
     for tumour in case.tumours:
         if not (_is_pecoma(tumour) and tumour.is_active):
@@ -50,8 +48,8 @@ def pecoma_ihc_panel(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
         done = resulted_markers(tumour)
         missing = [group for group in (_MELANOCYTIC, _SMOOTH_MUSCLE) if not done & set(group)]
         if missing:
-            yield Recommendation(
-                id="pecoma-ihc-panel", indicator=Indicator.INFO, subject=tumour.id,
+            yield Advice(
+                indicator=Indicator.INFO, subject=tumour.id,
                 values={"tumour": describe(tumour),
                         "missing": ", ".join("/".join(MARKER_NAMES[m] for m in g)
                                              for g in missing)},
@@ -70,8 +68,7 @@ def _feature_facts(tumour: Tumour) -> list[UsedFact]:
               for name, flag in flags.items())]
 
 
-@rule("pecoma-risk-stratification")
-def pecoma_risk_stratification(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def pecoma_risk_stratification(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A pecoma that is not advanced (active or history): its risk group and the four features.
 
     In advanced disease the stratification no longer decides anything (catalogue, revised).
@@ -81,8 +78,8 @@ def pecoma_risk_stratification(case: Case, ctx: RuleContext) -> Iterator[Recomme
             continue
         features = pecoma_features(tumour)
         risk = pecoma_risk(tumour)
-        yield Recommendation(
-            id="pecoma-risk-stratification", subject=tumour.id, variant=risk.value,
+        yield Advice(
+            subject=tumour.id, variant=risk.value,
             indicator=Indicator.WARNING if risk is PecomaRisk.HIGH else Indicator.INFO,
             values={"tumour": describe(tumour),
                     "present": str(sum(v is True for v in features.values())),
@@ -93,8 +90,7 @@ def pecoma_risk_stratification(case: Case, ctx: RuleContext) -> Iterator[Recomme
         )
 
 
-@rule("pecoma-chest-ct-not-xray")
-def pecoma_chest_ct_not_xray(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def pecoma_chest_ct_not_xray(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A draft chest X-ray for a patient with a pecoma: propose a chest CT instead."""
     pecomas = [t for t in case.tumours if _is_pecoma(t)]
     if not pecomas:
@@ -104,8 +100,8 @@ def pecoma_chest_ct_not_xray(case: Case, ctx: RuleContext) -> Iterator[Recommend
             continue
         named = [t for t in tumours_for_order(order, case.tumours, _is_pecoma) if _is_pecoma(t)]
         tumour = (named or pecomas)[0]
-        yield Recommendation(
-            id="pecoma-chest-ct-not-xray", indicator=Indicator.INFO,
+        yield Advice(
+            indicator=Indicator.INFO,
             subject=order_subject(order), values={"tumour": describe(tumour)},
             facts=(order_fact(order), *tumour_facts(tumour)),
             suggestions=(propose("chest-ct", "chest-ct", tumour, order),),
@@ -113,15 +109,14 @@ def pecoma_chest_ct_not_xray(case: Case, ctx: RuleContext) -> Iterator[Recommend
         )
 
 
-@rule("sts-specialist-referral")
-def sts_specialist_referral(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def sts_specialist_referral(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """An active sarcoma (pecoma, ntrk and ilms included) with no referral on record."""
     if case.referrals:
         return
     for tumour in case.tumours:
         if tumour.is_active and is_sarcoma(tumour):
-            yield Recommendation(
-                id="sts-specialist-referral", indicator=Indicator.INFO, subject=tumour.id,
+            yield Advice(
+                indicator=Indicator.INFO, subject=tumour.id,
                 variant="pecoma" if _is_pecoma(tumour) else "default",
                 values={"tumour": describe(tumour)},
                 facts=(*tumour_facts(tumour),

@@ -16,6 +16,7 @@ from cds_service.case.model import OrderKind
 from cds_service.case.model import Resection
 from cds_service.case.model import Site
 from cds_service.case.model import Tumour
+from cds_service.guidelines.context import RuleContext
 from cds_service.guidelines.conventions import current_metastases
 from cds_service.guidelines.conventions import ever_received
 from cds_service.guidelines.conventions import is_advanced
@@ -23,9 +24,7 @@ from cds_service.guidelines.conventions import is_resected
 from cds_service.guidelines.conventions import latest_resection
 from cds_service.guidelines.conventions import no_drug_on_record
 from cds_service.guidelines.conventions import tumour_facts
-from cds_service.guidelines.engine import RuleContext
-from cds_service.guidelines.engine import rule
-from cds_service.guidelines.recommendation import Recommendation
+from cds_service.guidelines.recommendation import Advice
 from cds_service.guidelines.recommendation import UsedFact
 from cds_service.guidelines.rules.common import CHEMOTHERAPY
 from cds_service.guidelines.rules.common import TARGETED_AGENTS
@@ -34,7 +33,7 @@ from cds_service.guidelines.rules.common import order_fact
 from cds_service.guidelines.rules.common import order_subject
 from cds_service.guidelines.rules.common import propose
 from cds_service.guidelines.rules.common import tumours_for_order
-from cds_service.hooks.models import Indicator
+from cds_service.vocabulary import Indicator
 
 _DISEASE_FREE_DAYS = 365  # PEC: lung metastases after a disease-free interval of >= 1 year
 _LABEL_MAX = 32
@@ -105,8 +104,7 @@ def _metachronous_lung(tumour: Tumour) -> tuple[Resection, dt.date] | None:
         else None
 
 
-@rule("pecoma-metastasectomy")
-def pecoma_metastasectomy(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def pecoma_metastasectomy(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A resected pecoma with lung-only metastases a year or more after the primary resection."""
     for tumour in case.tumours:
         found = _metachronous_lung(tumour) if _is_pecoma(tumour) else None
@@ -114,8 +112,8 @@ def pecoma_metastasectomy(case: Case, ctx: RuleContext) -> Iterator[Recommendati
             continue
         primary, first_lung = found
         assert primary.date is not None  # guaranteed by _metachronous_lung
-        yield Recommendation(
-            id="pecoma-metastasectomy", indicator=Indicator.INFO, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.INFO, subject=tumour.id,
             values={"tumour": describe(tumour),
                     "months": str(_months(primary.date, first_lung))},
             facts=(*tumour_facts(tumour), _resection_fact("primary resection", primary),
@@ -125,8 +123,7 @@ def pecoma_metastasectomy(case: Case, ctx: RuleContext) -> Iterator[Recommendati
 
 # --- radiotherapy and systemic therapy ------------------------------------------------------------
 
-@rule("pecoma-adjuvant-radiotherapy")
-def pecoma_adjuvant_radiotherapy(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def pecoma_adjuvant_radiotherapy(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A resected pecoma with an R1/R2 margin or at the broad ligament, and no radiotherapy."""
     if case.radiotherapy:
         return
@@ -141,8 +138,8 @@ def pecoma_adjuvant_radiotherapy(case: Case, ctx: RuleContext) -> Iterator[Recom
         broad = tumour.site is not None and tumour.site.value is Site.BROAD_LIGAMENT
         if not (positive or broad):
             continue
-        yield Recommendation(
-            id="pecoma-adjuvant-radiotherapy", indicator=Indicator.INFO, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.INFO, subject=tumour.id,
             variant="margin" if positive else "site",
             values={"tumour": describe(tumour), "margin": str(margin),
                     "site_note": " The broad ligament is also a high-risk site for PEComa."
@@ -166,8 +163,7 @@ def _spread_at_presentation(tumour: Tumour) -> list[UsedFact]:
     return found
 
 
-@rule("pecoma-postoperative-therapy")
-def pecoma_postoperative_therapy(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def pecoma_postoperative_therapy(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A resected pecoma with positive nodes or metastasis at presentation."""
     for tumour in case.tumours:
         spread = _spread_at_presentation(tumour) if _is_pecoma(tumour) else []
@@ -175,8 +171,8 @@ def pecoma_postoperative_therapy(case: Case, ctx: RuleContext) -> Iterator[Recom
             continue
         latest = latest_resection(tumour)
         assert latest is not None  # is_resected
-        yield Recommendation(
-            id="pecoma-postoperative-therapy", indicator=Indicator.INFO, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.INFO, subject=tumour.id,
             values={"tumour": describe(tumour)},
             facts=(*tumour_facts(tumour), _resection_fact("latest resection", latest), *spread),
         )
@@ -187,14 +183,13 @@ def _advanced_pecomas(case: Case) -> Iterator[Tumour]:
     return (t for t in case.tumours if _is_pecoma(t) and t.is_active and is_advanced(t))
 
 
-@rule("pecoma-mtor-first-line")
-def pecoma_mtor_first_line(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def pecoma_mtor_first_line(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """An active advanced pecoma and no mTOR inhibitor ever on record."""
     if ever_received(case, DrugClass.MTOR_INHIBITOR):
         return
     for tumour in _advanced_pecomas(case):
-        yield Recommendation(
-            id="pecoma-mtor-first-line", indicator=Indicator.WARNING, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.WARNING, subject=tumour.id,
             values={"tumour": describe(tumour)},
             facts=(*tumour_facts(tumour), *_advanced_facts(tumour),
                    no_drug_on_record(case, "mTOR inhibitor")),
@@ -211,8 +206,7 @@ def _chemo_target(case: Case, order: DraftOrder) -> Tumour | None:
     return targets[0] if targets and all(t.id in advanced for t in targets) else None
 
 
-@rule("pecoma-chemo-before-mtor")
-def pecoma_chemo_before_mtor(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def pecoma_chemo_before_mtor(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A draft cytotoxic or targeted (not mTOR) order for an advanced pecoma, no mTOR on record."""
     if ever_received(case, DrugClass.MTOR_INHIBITOR):
         return
@@ -221,8 +215,8 @@ def pecoma_chemo_before_mtor(case: Case, ctx: RuleContext) -> Iterator[Recommend
         if tumour is None:
             continue
         uterine = tumour.site is not None and tumour.site.value is Site.UTERUS
-        yield Recommendation(
-            id="pecoma-chemo-before-mtor", indicator=Indicator.WARNING,
+        yield Advice(
+            indicator=Indicator.WARNING,
             subject=order_subject(order), variant="uterine" if uterine else "default",
             values={"tumour": describe(tumour), "drug": _short_label(order),
                     "order": order.label,
@@ -237,13 +231,12 @@ def pecoma_chemo_before_mtor(case: Case, ctx: RuleContext) -> Iterator[Recommend
         )
 
 
-@rule("pecoma-uterine-regimen")
-def pecoma_uterine_regimen(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def pecoma_uterine_regimen(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """An active advanced pecoma of the uterus: the regimens reported for it."""
     for tumour in _advanced_pecomas(case):
         if tumour.site is not None and tumour.site.value is Site.UTERUS:
-            yield Recommendation(
-                id="pecoma-uterine-regimen", indicator=Indicator.INFO, subject=tumour.id,
+            yield Advice(
+                indicator=Indicator.INFO, subject=tumour.id,
                 values={"tumour": describe(tumour)},
                 facts=(*tumour_facts(tumour), *_advanced_facts(tumour)),
             )

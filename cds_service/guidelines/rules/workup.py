@@ -15,6 +15,7 @@ from cds_service.case.model import ImagingKind
 from cds_service.case.model import OrderKind
 from cds_service.case.model import Site
 from cds_service.case.model import Tumour
+from cds_service.guidelines.context import RuleContext
 from cds_service.guidelines.conventions import PecomaRisk
 from cds_service.guidelines.conventions import StagingEvent
 from cds_service.guidelines.conventions import chest_cts_since_diagnosis
@@ -31,9 +32,7 @@ from cds_service.guidelines.conventions import primary_mri_since
 from cds_service.guidelines.conventions import same_site
 from cds_service.guidelines.conventions import staging_event
 from cds_service.guidelines.conventions import tumour_facts
-from cds_service.guidelines.engine import RuleContext
-from cds_service.guidelines.engine import rule
-from cds_service.guidelines.recommendation import Recommendation
+from cds_service.guidelines.recommendation import Advice
 from cds_service.guidelines.recommendation import UsedFact
 from cds_service.guidelines.rules.common import PRESENCE
 from cds_service.guidelines.rules.common import flag_fact
@@ -42,16 +41,15 @@ from cds_service.guidelines.rules.common import order_subject
 from cds_service.guidelines.rules.common import propose
 from cds_service.guidelines.rules.common import tumour_values
 from cds_service.guidelines.rules.common import tumours_for_order
-from cds_service.hooks.models import Hook
-from cds_service.hooks.models import Indicator
+from cds_service.vocabulary import Hook
+from cds_service.vocabulary import Indicator
 
 _TISSUE_BIOPSIES = (BiopsyKind.CORE, BiopsyKind.INCISIONAL, BiopsyKind.EXCISIONAL)
 _INCONCLUSIVE = (Adequacy.SUSPICIOUS, Adequacy.NON_DIAGNOSTIC)
 _LOCAL_IMAGING = (ImagingKind.CT, ImagingKind.ULTRASOUND)
 
 
-@rule("sts-histologic-confirmation")
-def confirm_histologically(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def confirm_histologically(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A provisional or differential diagnosis with no tissue sampled: get histology."""
     for tumour in case.tumours:
         if not tumour.is_active or not is_unconfirmed(tumour):
@@ -60,8 +58,8 @@ def confirm_histologically(case: Case, ctx: RuleContext) -> Iterator[Recommendat
         if is_excised(tumour) or any(b.kind in _TISSUE_BIOPSIES for b in tumour.biopsies):
             continue
         status = str(tumour.verification)
-        yield Recommendation(
-            id="sts-histologic-confirmation", indicator=Indicator.INFO, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.INFO, subject=tumour.id,
             values=tumour_values(tumour, status=status),
             facts=(*tumour_facts(tumour), UsedFact("verification status", status, None,
                                                    (tumour.source,)),
@@ -87,8 +85,7 @@ def _biopsy_fact(name: str, biopsy: Biopsy) -> UsedFact:
     return UsedFact(name, result, biopsy.date, (biopsy.source,))
 
 
-@rule("sts-core-biopsy-after-fna")
-def core_biopsy_after_fna(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def core_biopsy_after_fna(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """A suspicious or non-diagnostic FNA with no core or surgical biopsy after it."""
     for tumour in case.tumours:
         # Only before excision: once the lesion is out, its histology comes from the specimen.
@@ -96,8 +93,8 @@ def core_biopsy_after_fna(case: Case, ctx: RuleContext) -> Iterator[Recommendati
         if fna is None:
             continue
         result = str(fna.adequacy.value) if fna.adequacy is not None else "inconclusive"
-        yield Recommendation(
-            id="sts-core-biopsy-after-fna", indicator=Indicator.WARNING, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.WARNING, subject=tumour.id,
             values=tumour_values(tumour, result=result),
             facts=(*tumour_facts(tumour), _biopsy_fact("fine needle aspiration", fna),
                    UsedFact("core or surgical biopsy after it", "none on record")),
@@ -105,16 +102,15 @@ def core_biopsy_after_fna(case: Case, ctx: RuleContext) -> Iterator[Recommendati
         )
 
 
-@rule("sts-mri-local-staging")
-def mri_local_staging(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def mri_local_staging(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """An event that calls for local staging and no MRI of the primary site since it (PV); a CT
     or ultrasound drafted for the primary site instead (order hooks)."""
     if ctx.hook is Hook.PATIENT_VIEW:
         for tumour in case.tumours:
             event = _unstaged_event(case, tumour)
             if event is not None:
-                yield Recommendation(
-                    id="sts-mri-local-staging", indicator=Indicator.INFO, subject=tumour.id,
+                yield Advice(
+                    indicator=Indicator.INFO, subject=tumour.id,
                     variant=event.kind, values=tumour_values(tumour, since=_since(event)),
                     facts=(*tumour_facts(tumour), event.fact,
                            *_mri_facts(case, tumour, event)),
@@ -125,8 +121,8 @@ def mri_local_staging(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
         found = _locally_imaged(case, order)
         if found is not None:
             imaged, event = found
-            yield Recommendation(
-                id="sts-mri-local-staging", indicator=Indicator.WARNING,
+            yield Advice(
+                indicator=Indicator.WARNING,
                 subject=order_subject(order), variant=f"order-{event.kind}",
                 values=tumour_values(imaged, order=order.label, since=_since(event)),
                 facts=(order_fact(order), *tumour_facts(imaged), event.fact,
@@ -188,8 +184,7 @@ def _chest_risks(tumour: Tumour) -> list[str]:
     return risks
 
 
-@rule("sts-chest-ct-staging")
-def chest_ct_staging(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
+def chest_ct_staging(case: Case, ctx: RuleContext) -> Iterator[Advice]:
     """An active sarcoma at risk of lung metastasis with no chest CT since diagnosis."""
     for tumour in case.tumours:
         if not tumour.is_active or not is_sarcoma(tumour):
@@ -205,8 +200,8 @@ def chest_ct_staging(case: Case, ctx: RuleContext) -> Iterator[Recommendation]:
             facts += [UsedFact(f"PEComa feature: {name}", PRESENCE[value])
                       for name, value in pecoma_features(tumour).items()]
         facts.append(UsedFact("chest CT since diagnosis", "none on record"))
-        yield Recommendation(
-            id="sts-chest-ct-staging", indicator=Indicator.INFO, subject=tumour.id,
+        yield Advice(
+            indicator=Indicator.INFO, subject=tumour.id,
             values=tumour_values(tumour, risks=", ".join(risks)), facts=tuple(facts),
             suggestions=(propose("chest-ct", "chest-ct", tumour),),
         )

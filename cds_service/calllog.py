@@ -1,4 +1,8 @@
-"""The one log line and the outcome metrics of each hook call, whatever its status."""
+"""The one log line and the metrics of each hook call, whatever its status.
+
+The call's entry is the observer the service gives the pipeline (``cds_service.stages``): it tags
+the call's log lines once the request is valid and times the stages into the metrics.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +18,19 @@ from cds_service import metrics
 from cds_service.guidance import Decision
 from cds_service.hooks.errors import CdsError
 from cds_service.hooks.errors import PreconditionFailed
+from cds_service.hooks.models import HookRequest
 from cds_service.hooks.prefetch import PatientRecord
-from cds_service.hooks.services import SERVICES
+from cds_service.logs import bind_call
+from cds_service.stages import Stage
+from cds_service.vocabulary import SERVICE_IDS
 
-log = logging.getLogger(__name__)
+# The logger keeps the name it had in hooks/: the log lines (and filters on them) are unchanged.
+log = logging.getLogger("cds_service.hooks.calllog")
 
-_SERVICE_IDS = frozenset(service.id for service in SERVICES)
+_SERVICE_IDS = SERVICE_IDS
+
+_METRIC_STAGES = {Stage.EVALUATE: metrics.Stage.ENGINE, Stage.RENDER: metrics.Stage.RENDER}
+"""Pipeline stages timed under a metric stage of their own; select and map are one, mapping."""
 
 
 @dataclass
@@ -46,6 +57,21 @@ class HookCallEntry:
     unreadable: list[str] = field(default_factory=list)
     rule_failures: list[str] = field(default_factory=list)
     status: int = 500
+    _selecting: float = 0.0
+
+    def requested(self, request: HookRequest) -> None:
+        """The request is valid: tag this call's log lines with its hook instance."""
+        bind_call(hookInstance=request.hook_instance)
+        self.hook_instance = request.hook_instance
+
+    def timed(self, stage: Stage, seconds: float) -> None:
+        """Observe the case, rule and card stages (select and map together, as mapping)."""
+        if stage is Stage.SELECT:
+            self._selecting = seconds
+        elif stage is Stage.MAP:
+            metrics.observe_stage(metrics.Stage.MAPPING, self._selecting + seconds)
+        elif stage in _METRIC_STAGES:
+            metrics.observe_stage(_METRIC_STAGES[stage], seconds)
 
     def decided(self, record: PatientRecord, decision: Decision) -> None:
         """Note the call's record and decision, and count its cards and failed rules."""

@@ -1,4 +1,4 @@
-"""The service registry: discovery, a service call as a fixed pipeline, and feedback."""
+"""The service registry: discovery, a service call through the pipeline, and feedback."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
+from cds_service.calllog import hook_call
 from cds_service.feedback.ledger import LedgerEntry
 from cds_service.feedback.ledger import LedgerWriter
 from cds_service.feedback.schema import utc_now
@@ -18,30 +19,23 @@ from cds_service.feedback.store import FeedbackStore
 from cds_service.feedback.store import FeedbackSummary
 from cds_service.feedback.store import Scope
 from cds_service.feedback.store import StoreUnavailable
-from cds_service.fhir.sieve import Sieve
 from cds_service.guidance import Decision
-from cds_service.guidance import no_guidance
 from cds_service.guidelines.catalogue import Catalogue
 from cds_service.guidelines.versioning import KnowledgeVersion
-from cds_service.hooks.calllog import hook_call
 from cds_service.hooks.errors import ServiceUnavailable
 from cds_service.hooks.models import CdsResponse
 from cds_service.hooks.models import Discovery
-from cds_service.hooks.models import Hook
 from cds_service.hooks.models import HookRequest
-from cds_service.hooks.prefetch import PatientRecord
-from cds_service.hooks.prefetch import check_fhir_server
-from cds_service.hooks.prefetch import resolve
 from cds_service.hooks.request import parse_feedback
-from cds_service.hooks.request import parse_hook_request
 from cds_service.hooks.request import parse_json
 from cds_service.hooks.services import SERVICES
 from cds_service.hooks.services import get_service
 from cds_service.identifiers import EXTENSION_KEY
-from cds_service.logs import bind_call
+from cds_service.pipeline import Pipeline
 from cds_service.settings import Settings
 
-log = logging.getLogger(__name__)
+# The logger keeps the name it had in hooks/: the log lines (and filters on them) are unchanged.
+log = logging.getLogger("cds_service.hooks.registry")
 
 JsonObject = dict[str, Any]
 SessionFactory = Callable[[], Session]
@@ -52,10 +46,6 @@ SUMMARY_FLUSH_S = 1.0
 """How long ``/feedback/summary`` waits for this process's pending ledger rows (contract.md: a
 database that hangs costs the summary a 503 within 3 s)."""
 
-Decide = Callable[[HookRequest, PatientRecord, str], Decision]
-"""Turns a validated request, its resolved record and the public base URL into a decision."""
-
-
 @dataclass(frozen=True)
 class ServiceRegistry:
     """Answers the three spec operations; views call into it and nothing else.
@@ -65,9 +55,7 @@ class ServiceRegistry:
         catalogue: the recommendation catalogue.
         sessions: opens a database session (the caller closes it).
         ledger: writes the card ledger off the request path.
-        decide: turns a call into cards.
-        keep: drops the resources the case model would skip: prefetched searchset entries before
-            they are decoded, fetched ones page by page as they arrive.
+        pipeline: turns a call into cards.
         knowledge_version: the knowledge base's version, named in discovery and the ledger.
     """
 
@@ -75,8 +63,7 @@ class ServiceRegistry:
     catalogue: Catalogue
     sessions: SessionFactory
     ledger: LedgerWriter
-    decide: Decide = no_guidance
-    keep: Sieve | None = None
+    pipeline: Pipeline
     knowledge_version: KnowledgeVersion | None = None
 
     def discovery(self) -> JsonObject:
@@ -97,7 +84,7 @@ class ServiceRegistry:
         issuer_servers: tuple[str, ...] | None = None,
         hold: Callable[[object], None] | None = None,
     ) -> JsonObject:
-        """Run one service call: find, validate, check fhirServer, resolve prefetch, decide.
+        """Run one service call through the pipeline, logged, counted and in the ledger.
 
         Args:
             service_id: the service called.
@@ -116,12 +103,9 @@ class ServiceRegistry:
         """
         with hook_call(service_id) as entry:  # one log line and the metrics, whatever happens
             service = get_service(service_id)
-            request = parse_hook_request(Hook(service.hook), parse_json(body, sieve=self.keep))
-            bind_call(hookInstance=request.hook_instance)  # tags this call's log lines
-            entry.hook_instance = request.hook_instance
-            check_fhir_server(request.fhir_server, self.settings, issuer_servers=issuer_servers)
-            record = resolve(service.prefetch or {}, request, self.settings, keep=self.keep)
-            decision = self.decide(request, record, base_url)
+            outcome = self.pipeline.run(service, body, base_url, issuer_servers=issuer_servers,
+                                        observer=entry)
+            request, record, decision = outcome.request, outcome.record, outcome.decision
             entry.decided(record, decision)
             self._record_ledger(service.id, request, decision)
             response = CdsResponse(cards=[item.card for item in decision.issued],
