@@ -94,9 +94,13 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedService]
         yield served
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_path: str) -> Iterator[Any]:
-    """Headless Chromium under Playwright (imported here: only these tests need it)."""
+    """Headless Chromium under Playwright (imported here: only these tests need it).
+
+    Package-scoped: Playwright's sync API keeps an asyncio event loop running in the main thread
+    until it stops, and later tests (tests/test_front.py) call ``asyncio.run``.
+    """
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
