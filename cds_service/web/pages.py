@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,11 @@ from cds_service.identifiers import OVERRIDE_REASON_SYSTEM
 from cds_service.identifiers import RECOMMENDATION_SYSTEM
 from cds_service.vocabulary import Hook
 from cds_service.web.markdown import render_markdown
+
+log = logging.getLogger(__name__)
+
+VALIDATION_CACHE = "cds_service.validation"
+"""``app.extensions`` key of the validation report's cache (``web.validation.ReportCache``)."""
 
 bp = Blueprint("pages", __name__, url_prefix="/recommendations", template_folder="templates")
 
@@ -186,6 +192,37 @@ def index() -> str:
                            identifiers=identifiers, kb=_version(), citations=provenance.sources,
                            reviews={spec.id: provenance.of(spec.id).review for spec in catalogue},
                            drafts=drafts)
+
+
+@bp.get("/validation")
+def validation() -> str | tuple[str, int]:
+    """The validation report: every scenario run through the pipeline, built once per knowledge
+    version. 404 when this install has no scenarios (installed from a wheel)."""
+    from cds_service.scenarios import ScenarioError
+    from cds_service.scenarios import fixtures_dir
+    from cds_service.scenarios import load_scenarios
+    from cds_service.validation import Validator
+    from cds_service.web.validation import ReportCache
+    from cds_service.web.validation import render_report
+
+    name = _catalogue().name
+    folder = fixtures_dir()
+    if folder is None:
+        return render_template("web/validation_unavailable.html", kb_name=name, kb=_version(),
+                               missing=True), 404
+    state = current_app.extensions["cds_service"]
+    cache: ReportCache = current_app.extensions.setdefault(VALIDATION_CACHE, ReportCache())
+
+    def build() -> str:
+        report = Validator(state.guidance, state.settings).run(load_scenarios(folder))
+        return render_report(report, state.catalogue, external=False)
+
+    try:
+        return cache.get(_version().content_hash, build)
+    except ScenarioError as exc:
+        log.error("validation report unavailable: %s", exc)
+        return render_template("web/validation_unavailable.html", kb_name=name, kb=_version(),
+                               missing=False), 500
 
 
 @bp.get("/<path:rec_id>")
