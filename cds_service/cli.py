@@ -184,14 +184,19 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
         print("cds-service validate: this install has no fhir_fixtures/ (they are in the source "
               "repository, not the package): give --fixtures DIR", file=sys.stderr)
         return 2
-    logging.getLogger("cds_service").setLevel(logging.ERROR)  # skipped resources: the report's
     catalogue = load_catalogue()
     try:
         scenarios = load_scenarios(folder)
     except ScenarioError as exc:
         print(f"cds-service validate: {exc}", file=sys.stderr)
         return 2
-    report = Validator(Guidance.load(catalogue, None), settings).run(scenarios)
+    service_log = logging.getLogger("cds_service")
+    level = service_log.level
+    service_log.setLevel(logging.ERROR)  # "skipped unreadable resource": the report checks those
+    try:
+        report = Validator(Guidance.load(catalogue, None), settings).run(scenarios)
+    finally:
+        service_log.setLevel(level)
     page = render_standalone(report, catalogue, args.base_url.rstrip("/"))
     if args.output:
         args.output.write_text(page, encoding="utf-8")
