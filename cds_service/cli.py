@@ -177,7 +177,7 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.scenarios import fixtures_dir
     from cds_service.scenarios import load_scenarios
     from cds_service.validation import Validator
-    from cds_service.web.validation import render_standalone
+    from cds_service.web.pages import render_report_file
 
     folder = args.fixtures or fixtures_dir()
     if folder is None:
@@ -197,7 +197,7 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
         report = Validator(Guidance.load(catalogue, None), settings).run(scenarios)
     finally:
         service_log.setLevel(level)
-    page = render_standalone(report, catalogue, args.base_url.rstrip("/"))
+    page = render_report_file(report, catalogue, args.base_url.rstrip("/"))
     if args.output:
         args.output.write_text(page, encoding="utf-8")
     else:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flask import Blueprint
+from flask import Flask
 from flask import Response
 from flask import abort
 from flask import current_app
@@ -28,6 +29,7 @@ from cds_service.guidelines.wording import Wording
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.identifiers import OVERRIDE_REASON_SYSTEM
 from cds_service.identifiers import RECOMMENDATION_SYSTEM
+from cds_service.validation import ValidationReport
 from cds_service.vocabulary import Hook
 from cds_service.web.markdown import render_markdown
 
@@ -203,7 +205,6 @@ def validation() -> str | tuple[str, int]:
     from cds_service.scenarios import load_scenarios
     from cds_service.validation import Validator
     from cds_service.web.validation import ReportCache
-    from cds_service.web.validation import render_report
 
     name = _catalogue().name
     folder = fixtures_dir()
@@ -223,6 +224,29 @@ def validation() -> str | tuple[str, int]:
         log.error("validation report unavailable: %s", exc)
         return render_template("web/validation_unavailable.html", kb_name=name, kb=_version(),
                                missing=False), 500
+
+
+def render_report(report: ValidationReport, catalogue: Catalogue, *, external: bool) -> str:
+    """The validation report as a page (inside a request context of an app serving ``bp``).
+
+    Args:
+        report: the validation.
+        catalogue: the catalogue (titles, triggers).
+        external: absolute links (a file read away from the service) rather than relative ones.
+    """
+    return render_template(
+        "web/validation.html", report=report, kb_name=catalogue.name, kb=report.version,
+        fires_when={spec.id: render_markdown(spec.fires_when) for spec in catalogue},
+        hook_names=hook_names, external=external)
+
+
+def render_report_file(report: ValidationReport, catalogue: Catalogue, base_url: str) -> str:
+    """The validation report as a self-contained file (``cds-service validate``) whose links point
+    to the service at ``base_url``."""
+    app = Flask("cds_service")
+    app.register_blueprint(bp)
+    with app.test_request_context(base_url=base_url):
+        return render_report(report, catalogue, external=True)
 
 
 @bp.get("/<path:rec_id>")

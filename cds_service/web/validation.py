@@ -1,6 +1,6 @@
-"""The validation report as a page: rendered for ``cds-service validate`` and for the service.
+"""The cache of the validation report page (``/recommendations/validation``).
 
-The service builds it once per knowledge version, on the first request for it (running every
+The service builds the page once per knowledge version, on the first request for it (running every
 scenario takes about a second, which start-up and every test that builds the app would otherwise
 pay), and serves the cached page after that.
 """
@@ -9,39 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-
-from flask import Flask
-from flask import render_template
-
-from cds_service.guidelines.catalogue import Catalogue
-from cds_service.validation import ValidationReport
-from cds_service.web.markdown import render_markdown
-
-
-def render_report(report: ValidationReport, catalogue: Catalogue, *, external: bool) -> str:
-    """The report as a page (inside a Flask request context).
-
-    Args:
-        report: the validation.
-        catalogue: the catalogue (titles, triggers).
-        external: absolute links (a file read away from the service) rather than relative ones.
-    """
-    from cds_service.web.pages import hook_names
-
-    return render_template(
-        "web/validation.html", report=report, kb_name=catalogue.name, kb=report.version,
-        fires_when={spec.id: render_markdown(spec.fires_when) for spec in catalogue},
-        hook_names=hook_names, external=external)
-
-
-def render_standalone(report: ValidationReport, catalogue: Catalogue, base_url: str) -> str:
-    """The report as a self-contained file whose links point to the service at ``base_url``."""
-    from cds_service.web import pages
-
-    app = Flask("cds_service")
-    app.register_blueprint(pages.bp)
-    with app.test_request_context(base_url=base_url):
-        return render_report(report, catalogue, external=True)
 
 
 class ReportCache:
