@@ -3,6 +3,8 @@ version, never re-run per request."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,3 +103,39 @@ def test_an_install_without_the_scenarios_says_so(app: Flask, tmp_path: Path,
     assert "does not include the clinical test scenarios" in page
     assert "cds-service validate" in page
     assert pipeline_runs == []
+
+
+def _scenario_copy(tmp_path: Path, name: str = "ascmn-thumb-untreated") -> Path:
+    root = tmp_path / "fhir_fixtures"
+    shutil.copytree(FIXTURES_DIR / name, root / name)
+    return root / name
+
+
+def test_a_failing_validation_is_served_as_the_report_that_shows_it(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folder = _scenario_copy(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["calls"][0]["must"].append("ntrk-trk-inhibitor")
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    monkeypatch.setattr("cds_service.scenarios.SOURCE_FIXTURES_DIR", folder.parent)
+    response = app.test_client().get(PATH)
+    assert response.status_code == 200  # the report exists; what it says is the failure
+    page = response.get_data(as_text=True)
+    assert "Validation FAILED." in page
+    assert ("ascmn-thumb-untreated: patient-view.json: ntrk-trk-inhibitor must fire: no card"
+            in page)
+
+
+def test_unreadable_scenarios_give_an_error_page_not_a_traceback(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    folder = _scenario_copy(tmp_path)
+    (folder / "manifest.json").write_text('{"today": "2026-11-22"}', encoding="utf-8")
+    monkeypatch.setattr("cds_service.scenarios.SOURCE_FIXTURES_DIR", folder.parent)
+    response = app.test_client().get(PATH)
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert check_page(page).problems == []
+    assert "could not be read" in page and str(tmp_path) not in page  # no server paths
+    assert any("invalid manifest" in record.getMessage() for record in caplog.records)
