@@ -1,4 +1,5 @@
-"""The ``cds-service`` command: serve under gunicorn, migrate the database, list the catalogue."""
+"""The ``cds-service`` command: serve under gunicorn, migrate the database, list the catalogue,
+validate the knowledge base against the clinical scenarios."""
 
 from __future__ import annotations
 
@@ -169,6 +170,47 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _validate(args: argparse.Namespace, settings: Settings) -> int:
+    from cds_service.guidance import Guidance
+    from cds_service.guidelines.catalogue import load_catalogue
+    from cds_service.scenarios import ScenarioError
+    from cds_service.scenarios import fixtures_dir
+    from cds_service.scenarios import load_scenarios
+    from cds_service.validation import Validator
+    from cds_service.web.pages import render_report_file
+
+    folder = args.fixtures or fixtures_dir()
+    if folder is None:
+        print("cds-service validate: this install has no fhir_fixtures/ (they are in the source "
+              "repository, not the package): give --fixtures DIR", file=sys.stderr)
+        return 2
+    catalogue = load_catalogue()
+    try:
+        scenarios = load_scenarios(folder)
+    except ScenarioError as exc:
+        print(f"cds-service validate: {exc}", file=sys.stderr)
+        return 2
+    service_log = logging.getLogger("cds_service")
+    level = service_log.level
+    service_log.setLevel(logging.ERROR)  # "skipped unreadable resource": the report checks those
+    try:
+        report = Validator(Guidance.load(catalogue, None), settings).run(scenarios)
+    finally:
+        service_log.setLevel(level)
+    page = render_report_file(report, catalogue, args.base_url.rstrip("/"))
+    if args.output:
+        args.output.write_text(page, encoding="utf-8")
+    else:
+        sys.stdout.write(page)
+    for line in report.failure_lines():
+        print(f"FAIL {line}", file=sys.stderr)
+    print(f"{len(report.calls)} calls of {len(report.scenarios)} scenarios, {report.check_count} "
+          f"checks: {'all pass' if report.passed else f'{len(report.failed_calls)} call(s) fail'}"
+          f" (knowledge base {report.version.version}, {report.version.content_hash})",
+          file=sys.stderr)
+    return 0 if report.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
     parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
@@ -190,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the date the engine treats as today (default CDS_TODAY)")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.set_defaults(handler=_evaluate)
+    validate = commands.add_parser(
+        "validate", help="run every fhir_fixtures scenario through the pipeline, write an HTML "
+        "report; exit 1 on any failure")
+    validate.add_argument("--output", type=Path, help="the HTML file to write (default stdout)")
+    validate.add_argument("--fixtures", type=Path,
+                          help="the scenarios folder (default fhir_fixtures/ of the source tree)")
+    validate.add_argument("--base-url", default="http://127.0.0.1:8080",
+                          help="the service's public base URL, for the links to its pages")
+    validate.set_defaults(handler=_validate)
     migrate = commands.add_parser(
         "migrate", help="bring the database schema (CDS_DATABASE_URL) to this version's revision")
     migrate.set_defaults(handler=_migrate)

@@ -248,6 +248,16 @@ def _paths(
             "summary": "The knowledge base (card source.url)",
             "responses": {"200": _html("Every recommendation, its sources and identifiers.")},
         }},
+        "/recommendations/validation": {"get": {
+            "operationId": "validationReport",
+            "summary": "How each recommendation was validated (cds-service validate)",
+            "description": "Every clinical test scenario run through the hook pipeline: per "
+                           "recommendation, where it must fire and stay silent, pass or fail, the "
+                           "card produced, and what the scenarios cover. Built once per knowledge "
+                           "version. 404 when the install has no scenarios (a wheel).",
+            "responses": {"200": _html("The validation report."),
+                          "404": _html("This install has no scenarios (fhir_fixtures/).")},
+        }},
         "/recommendations/{id}": {"get": {
             "operationId": "recommendationPage", "summary": "One recommendation (card links)",
             "parameters": [_path_id("A recommendation id (the catalogue).", recommendation_ids)],

@@ -32,14 +32,14 @@ def issue_codes(body: dict[str, Any]) -> list[str]:
 
 
 def scenario_request(scenario: str, name: str, *, with_prefetch: bool = True) -> dict[str, Any]:
-    """Load a scenario's hook request, filling ``prefetch`` from its bundle as an EHR would."""
-    from cds_service.hooks.prefetch import prefetch_from_bundle
-    from cds_service.hooks.services import PREFETCH
+    """Load a scenario's hook request, filling ``prefetch`` from its bundle as an EHR would
+    (``cds_service.scenarios.call_request``, which ``cds-service validate`` uses too)."""
+    from cds_service.scenarios import call_request
 
     folder = FIXTURES_DIR / scenario
+    if with_prefetch:
+        return call_request(folder, name)
     request: dict[str, Any] = load_json(folder / name)
-    if with_prefetch and "prefetch" not in request:
-        request["prefetch"] = prefetch_from_bundle(PREFETCH, load_json(folder / "bundle.json"))
     return request
 
 

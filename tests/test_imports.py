@@ -43,8 +43,10 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("cds_service.guidance", "cds_service.stages"),
     # 8: the pipeline
     ("cds_service.pipeline",),
-    # 9: its callers: the service registry and its call log, the offline review
-    ("cds_service.registry", "cds_service.calllog", "cds_service.evaluate"),
+    # 9: its callers: the service registry and its call log, the offline review, the validation
+    # over the scenarios
+    ("cds_service.registry", "cds_service.calllog", "cds_service.evaluate",
+     "cds_service.scenarios", "cds_service.validation"),
     # 10: HTTP views, the app and the processes serving it
     ("cds_service.hooks.blueprint", "cds_service.web", "cds_service.health", "cds_service.openapi",
      "cds_service.admin", "cds_service.app", "cds_service.cli", "cds_service.prefork",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flask import Blueprint
+from flask import Flask
 from flask import Response
 from flask import abort
 from flask import current_app
@@ -27,8 +29,14 @@ from cds_service.guidelines.wording import Wording
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.identifiers import OVERRIDE_REASON_SYSTEM
 from cds_service.identifiers import RECOMMENDATION_SYSTEM
+from cds_service.validation import ValidationReport
 from cds_service.vocabulary import Hook
 from cds_service.web.markdown import render_markdown
+
+log = logging.getLogger(__name__)
+
+VALIDATION_CACHE = "cds_service.validation"
+"""``app.extensions`` key of the validation report's cache (``web.validation.ReportCache``)."""
 
 bp = Blueprint("pages", __name__, url_prefix="/recommendations", template_folder="templates")
 
@@ -186,6 +194,59 @@ def index() -> str:
                            identifiers=identifiers, kb=_version(), citations=provenance.sources,
                            reviews={spec.id: provenance.of(spec.id).review for spec in catalogue},
                            drafts=drafts)
+
+
+@bp.get("/validation")
+def validation() -> str | tuple[str, int]:
+    """The validation report: every scenario run through the pipeline, built once per knowledge
+    version. 404 when this install has no scenarios (installed from a wheel)."""
+    from cds_service.scenarios import ScenarioError
+    from cds_service.scenarios import fixtures_dir
+    from cds_service.scenarios import load_scenarios
+    from cds_service.validation import Validator
+    from cds_service.web.validation import ReportCache
+
+    name = _catalogue().name
+    folder = fixtures_dir()
+    if folder is None:
+        return render_template("web/validation_unavailable.html", kb_name=name, kb=_version(),
+                               missing=True), 404
+    state = current_app.extensions["cds_service"]
+    cache: ReportCache = current_app.extensions.setdefault(VALIDATION_CACHE, ReportCache())
+
+    def build() -> str:
+        report = Validator(state.guidance, state.settings).run(load_scenarios(folder))
+        return render_report(report, state.catalogue, external=False)
+
+    try:
+        return cache.get(_version().content_hash, build)
+    except ScenarioError as exc:
+        log.error("validation report unavailable: %s", exc)
+        return render_template("web/validation_unavailable.html", kb_name=name, kb=_version(),
+                               missing=False), 500
+
+
+def render_report(report: ValidationReport, catalogue: Catalogue, *, external: bool) -> str:
+    """The validation report as a page (inside a request context of an app serving ``bp``).
+
+    Args:
+        report: the validation.
+        catalogue: the catalogue (titles, triggers).
+        external: absolute links (a file read away from the service) rather than relative ones.
+    """
+    return render_template(
+        "web/validation.html", report=report, kb_name=catalogue.name, kb=report.version,
+        fires_when={spec.id: render_markdown(spec.fires_when) for spec in catalogue},
+        hook_names=hook_names, external=external)
+
+
+def render_report_file(report: ValidationReport, catalogue: Catalogue, base_url: str) -> str:
+    """The validation report as a self-contained file (``cds-service validate``) whose links point
+    to the service at ``base_url``."""
+    app = Flask("cds_service")
+    app.register_blueprint(bp)
+    with app.test_request_context(base_url=base_url):
+        return render_report(report, catalogue, external=True)
 
 
 @bp.get("/<path:rec_id>")

@@ -28,7 +28,7 @@ HOOK_LABELS = {"patient-view": "Chart opened (patient-view)",
                "order-select": "Order selected (order-select)",
                "order-sign": "Order about to be signed (order-sign)"}
 PAGES = ["/recommendations", *(f"/recommendations/{rec_id}" for rec_id in IDS),
-         "/recommendations/no-such-recommendation"]
+         "/recommendations/no-such-recommendation", "/recommendations/validation"]
 
 
 def _html(client: FlaskClient, path: str, status: int = 200) -> str:
@@ -52,7 +52,8 @@ def test_the_catalogue_has_31_recommendations() -> None:
 def test_index_links_every_recommendation_in_catalogue_order(client: FlaskClient) -> None:
     html = _html(client, "/recommendations")
     links = re.findall(r'href="/recommendations/([^"]+)"', html)
-    assert links == list(IDS)
+    assert [link for link in links if link != "validation"] == list(IDS)
+    assert links.count("validation") == 1  # the validation report, beside the catalogue
     assert _h1(html) == CATALOGUE.name
 
 
