@@ -211,11 +211,57 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.passed else 1
 
 
+_DESCRIPTION = """\
+The soft-tissue tumour CDS Hooks service: an HL7 CDS Hooks 2.0 service that answers
+patient-view, order-select and order-sign calls with cards citing their sources.
+Settings come from CDS_* environment variables (see docs/settings.md)."""
+
+_COMMANDS = {
+    "serve": (
+        "serve the CDS Hooks API under gunicorn",
+        "Serve the CDS Hooks services, the feedback endpoints, the recommendation pages, the "
+        "probes and the metrics under gunicorn, on http://127.0.0.1:8080 unless told otherwise. "
+        "The embedded SQLite database is created and migrated on first start; a PostgreSQL "
+        "database must be migrated first (cds-service migrate)."),
+    "evaluate": (
+        "show the case model and the cards for a scenario folder or Bundle file",
+        "Read a fhir_fixtures scenario folder or a FHIR Bundle file, and print the case model "
+        "(each fact with the FHIR resource it came from) and the cards one hook would answer, "
+        "without a server."),
+    "validate": (
+        "run every fhir_fixtures scenario through the pipeline, write an HTML report; exit 1 on "
+        "any failure",
+        "Run every call of every scenario manifest in fhir_fixtures/ through the hook pipeline and "
+        "write the validation report: per recommendation, its trigger, the scenarios where it "
+        "must fire and stay silent, pass or fail, and what no scenario covers. Exits 1 when a "
+        "check fails, 2 when the scenarios cannot be read."),
+    "migrate": (
+        "bring the database schema (CDS_DATABASE_URL) to this version's revision",
+        "Bring the database at CDS_DATABASE_URL to this version's schema revision, creating the "
+        "tables on an empty database, and print the revision. Run it before starting a new "
+        "version on PostgreSQL; concurrent runs are safe."),
+    "catalog": (
+        "list the recommendation catalogue",
+        "List every recommendation id of the knowledge base with the hooks it answers on and its "
+        "title, one per line, tab-separated."),
+}
+
+
+def _command(commands: Any, name: str) -> argparse.ArgumentParser:
+    summary, description = _COMMANDS[name]
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=summary,
+                                                          description=description)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
-    parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the CDS Hooks API under gunicorn")
+    parser = argparse.ArgumentParser(
+        prog="cds-service", description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'cds-service COMMAND --help' for the options of one command.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = _command(commands, "serve")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default 8080)")
     serve.add_argument("--config", type=Path,
@@ -223,29 +269,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (default CDS_WORKERS)")
     serve.add_argument("--threads", type=int, help="threads per worker (default CDS_THREADS)")
     serve.set_defaults(handler=_serve)
-    evaluate = commands.add_parser(
-        "evaluate", help="show the case model and the cards for a scenario folder or Bundle file")
+    evaluate = _command(commands, "evaluate")
     evaluate.add_argument("path", help="a fhir_fixtures scenario folder or a FHIR Bundle file")
     evaluate.add_argument("--hook", default="patient-view",
-                          choices=["patient-view", "order-select", "order-sign"])
+                          choices=["patient-view", "order-select", "order-sign"],
+                          help="the hook to answer (default patient-view)")
     evaluate.add_argument("--today", type=date.fromisoformat,
                           help="the date the engine treats as today (default CDS_TODAY)")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.set_defaults(handler=_evaluate)
-    validate = commands.add_parser(
-        "validate", help="run every fhir_fixtures scenario through the pipeline, write an HTML "
-        "report; exit 1 on any failure")
+    validate = _command(commands, "validate")
     validate.add_argument("--output", type=Path, help="the HTML file to write (default stdout)")
     validate.add_argument("--fixtures", type=Path,
                           help="the scenarios folder (default fhir_fixtures/ of the source tree)")
     validate.add_argument("--base-url", default="http://127.0.0.1:8080",
                           help="the service's public base URL, for the links to its pages")
     validate.set_defaults(handler=_validate)
-    migrate = commands.add_parser(
-        "migrate", help="bring the database schema (CDS_DATABASE_URL) to this version's revision")
-    migrate.set_defaults(handler=_migrate)
-    catalog = commands.add_parser("catalog", help="list the recommendation catalogue")
-    catalog.set_defaults(handler=_catalog)
+    _command(commands, "migrate").set_defaults(handler=_migrate)
+    _command(commands, "catalog").set_defaults(handler=_catalog)
     return parser
 
 

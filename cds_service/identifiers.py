@@ -1,4 +1,4 @@
-"""The URIs and keys of this service that EHRs and audits rely on (documented in the README)."""
+"""The URIs and keys of this service that EHRs and audits rely on (docs/cards.md, Identifiers)."""
 
 RECOMMENDATION_SYSTEM = "https://sts-cds.org/fhir/CodeSystem/recommendation"
 """``card.source.topic.system``: the recommendation CodeSystem; codes are the catalogue ids."""

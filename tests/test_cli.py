@@ -106,3 +106,21 @@ def test_serve_runs_the_service_under_gunicorn(tmp_path: Path) -> None:
     lines = [line for line in (stdout + stderr).decode().splitlines() if line.strip()]
     loggers = {json.loads(line)["logger"] for line in lines}
     assert {"gunicorn.error", "gunicorn.access", "cds_service.prefork"} <= loggers
+
+
+def test_help_describes_every_command_in_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--help"])
+    assert done.value.code == 0
+    overview = capsys.readouterr().out
+    assert "CDS Hooks 2.0 service" in overview
+    for command, described in [("serve", "under gunicorn"), ("evaluate", "case model"),
+                               ("validate", "validation report"), ("migrate", "schema revision"),
+                               ("catalog", "recommendation id")]:
+        assert f"\n    {command} " in overview
+        with pytest.raises(SystemExit) as done:
+            cli.main([command, "--help"])
+        assert done.value.code == 0
+        help_text = capsys.readouterr().out
+        assert described in " ".join(help_text.split()), command
+        assert "``" not in help_text, "plain text, not reStructuredText"

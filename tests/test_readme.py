@@ -1,7 +1,10 @@
-"""The README's two opening commands are the ones users and CI run."""
+"""The README's two opening commands are the ones users and CI run; the README is one page whose
+links, and the docs' links, lead somewhere; its curl call sends a request shipped in the
+repository."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -23,6 +26,59 @@ def test_readme_opens_with_the_serve_and_test_commands() -> None:
     assert test.endswith("python -m pytest")
     for command in (serve, test):
         assert command.startswith("python3 -m venv .venv && .venv/bin/pip install")
+
+
+def test_the_serve_command_installs_only_what_serving_needs() -> None:
+    serve, test = _readme_commands()[:2]
+    assert serve == ("python3 -m venv .venv && .venv/bin/pip install -q -e . "
+                     "&& .venv/bin/cds-service serve")
+    assert "pip install -q -e '.[test]' &&" in test
+
+
+def test_the_readme_is_one_page() -> None:
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 200
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_relative_link_of_the_readme_and_docs_leads_somewhere() -> None:
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists():
+                broken.append(f"{page.name}: {target}")
+            elif anchor and anchor not in {_slug(h) for h in re.findall(
+                    r"^#+ (.+)$", linked.read_text(encoding="utf-8"), re.M)}:
+                broken.append(f"{page.name}: {target}")
+    assert not broken
+
+
+def test_every_doc_is_linked_from_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")} <= set(
+        re.findall(r"\]\((docs/[\w-]+\.md)", readme))
+
+
+def test_the_readmes_curl_call_sends_the_shipped_scenario_request() -> None:
+    from cds_service.scenarios import call_request
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (curl,) = re.findall(r"```sh\n(curl .+?)\n```", readme, re.S)
+    (sent,) = re.findall(r"--data @(\S+)", curl)
+    assert "/cds-services/sts-order-sign" in curl
+    shipped = json.loads((ROOT / sent).read_text(encoding="utf-8"))
+    assert shipped == call_request(ROOT / "fhir_fixtures" / "pecoma-lung-metastases-doxorubicin",
+                                   "order-sign.json")
+    assert "sirolimus" in readme[readme.index(curl):]
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:

@@ -152,7 +152,7 @@ def fhir_server(scenarios: Iterable[str]) -> Iterator[FhirServer]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Serve scenarios for trying the service in the sandbox by hand (see the README)."""
+    """Serve scenarios for trying the service in the sandbox by hand (see docs/sandbox.md)."""
     import argparse
 
     parser = argparse.ArgumentParser(

@@ -25,7 +25,7 @@ KUBERNETES_VERSION = "1.30"
 """The oldest Kubernetes release the manifests must apply to (its schemas ship in the package)."""
 
 OUTSIDE_BASE = {"secret.example.yaml"}
-"""Manifests of the base's folder applied by hand, not by ``kubectl apply -k`` (README)."""
+"""Manifests of the base applied by hand, not by ``kubectl apply -k`` (docs/deployment.md)."""
 
 MANIFESTS = [
     (str(path.relative_to(KUBERNETES_DIR)), doc)

@@ -1,4 +1,5 @@
-"""The README's "Deploying" section names files and Secret keys that exist."""
+"""The deployment guide (docs/deployment.md, linked from the README) names files and Secret keys
+that exist."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from tests.common import ROOT
 from tests.deploy.common import KUBERNETES_DIR
 from tests.deploy.common import load_yaml_documents
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = "\n".join(path.read_text(encoding="utf-8")
+                   for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 
 
 def test_every_deploy_path_the_readme_names_exists() -> None:
