@@ -2,13 +2,47 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from cds_service.terminology import Terminology
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES_DIR = ROOT / "fhir_fixtures"
 SPEC_EXAMPLES_DIR = FIXTURES_DIR / "cds-hooks-spec"
+
+
+def capture_gunicorn_options(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Make ``cds-service serve`` hand its gunicorn options to the returned dict (with ``ran``
+    set once it would have run gunicorn) instead of starting gunicorn."""
+    from cds_service import cli
+
+    seen: dict[str, Any] = {}
+
+    class FakeApp:
+        def __init__(self, settings: object, options: dict[str, Any]) -> None:
+            seen.update(options)
+
+        def run(self) -> None:
+            seen["ran"] = True
+
+    monkeypatch.setattr(cli, "_GunicornApp", FakeApp)
+    return seen
+
+
+@functools.cache
+def shipped_terminology() -> Terminology:
+    """The shipped terminology, loaded once per test session (the ``terminology`` fixture; also for
+    test modules that need it to build their parameters)."""
+    from cds_service.terminology import load_terminology
+
+    return load_terminology()
 
 
 def ledger_written(app: Any) -> None:

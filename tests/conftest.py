@@ -1,4 +1,5 @@
-"""Shared fixtures: settings on a temporary database, the app, its client, a clean environment."""
+"""Shared fixtures: settings on a temporary database, the app, its client, a clean environment,
+the shipped terminology."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ from flask.testing import FlaskClient
 
 from cds_service.app import create_app
 from cds_service.settings import Settings
+from cds_service.terminology import Terminology
+from tests.common import shipped_terminology
+
+
+@pytest.fixture(scope="session")
+def terminology() -> Terminology:
+    """The shipped terminology, loaded once."""
+    return shipped_terminology()
 
 
 @pytest.fixture(autouse=True)

@@ -12,19 +12,22 @@ from typing import Any
 
 from cds_service.hooks.prefetch import prefetch_from_bundle
 from cds_service.hooks.services import PREFETCH
+from tests.systems import CPT as CPT
+from tests.systems import ICD10CM
+from tests.systems import ICDO3 as ICDO3
+from tests.systems import LOINC as LOINC
+from tests.systems import MORPHOLOGY_URL
+from tests.systems import NCIT as NCIT
+from tests.systems import RELATED_URL
+from tests.systems import RXNORM as RXNORM
+from tests.systems import SNOMED as SNOMED
 
 JsonObject = dict[str, Any]
 
 PATIENT_ID = "rs-pt"
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-CPT = "http://www.ama-assn.org/go/cpt"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
-ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
-MORPHOLOGY = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior"
-RELATED = "http://hl7.org/fhir/StructureDefinition/condition-related"
+ICD10 = ICD10CM
+MORPHOLOGY = MORPHOLOGY_URL
+RELATED = RELATED_URL
 _SUBJECT = {"reference": f"Patient/{PATIENT_ID}"}
 
 

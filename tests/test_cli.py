@@ -11,12 +11,12 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from cds_service import cli
 from cds_service import prefork
+from tests.common import capture_gunicorn_options
 from tests.common import scenario_request
 
 
@@ -28,16 +28,7 @@ def _free_port() -> int:
 
 
 def test_serve_passes_flags_and_settings_to_gunicorn(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: dict[str, Any] = {}
-
-    class FakeApp:
-        def __init__(self, settings: object, options: dict[str, Any]) -> None:
-            seen.update(options)
-
-        def run(self) -> None:
-            seen["ran"] = True
-
-    monkeypatch.setattr(cli, "_GunicornApp", FakeApp)
+    seen = capture_gunicorn_options(monkeypatch)
     monkeypatch.setenv("CDS_WORKERS", "3")
     monkeypatch.setenv("CDS_THREADS", "6")
 

@@ -28,7 +28,7 @@ from cds_service.case.model import Verification
 from cds_service.hooks.prefetch import prefetch_from_bundle
 from cds_service.hooks.services import PREFETCH
 from cds_service.settings import Settings
-from cds_service.terminology import load_terminology
+from cds_service.terminology import Terminology
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
 
@@ -170,15 +170,14 @@ def test_a_finding_in_the_diagnosis_counts_like_one_recorded_alone(
     kind.check(_card_ids(app, kind.record(place, phrase)), meaning)
 
 
-TERMINOLOGY = load_terminology()
 
 
 @pytest.mark.parametrize(("kind", "place", "meaning", "phrase"), ROWS, ids=ROW_IDS)
 def test_the_finding_is_read_into_the_tumour_stated_absent_or_unrecorded(
-        kind: Kind, place: str, meaning: str, phrase: str) -> None:
+        kind: Kind, place: str, meaning: str, phrase: str, terminology: Terminology) -> None:
     record = kind.record(place, phrase)
     pid = next(r["id"] for r in record if r["resourceType"] == "Patient")
-    (tumour,) = build_case(record, patient_id=pid, terminology=TERMINOLOGY).tumours
+    (tumour,) = build_case(record, patient_id=pid, terminology=terminology).tumours
     assert kind.read(tumour) == kind.expected[meaning]
 
 
@@ -197,7 +196,9 @@ def test_chemotherapy_for_ilms_follows_the_component_stated_in_the_diagnosis(
     assert ("ilms-rt-chemo-reserved" in ids) is fires, ids
 
 
-def test_a_metastasis_record_beside_its_primary_is_no_second_tumour() -> None:
+def test_a_metastasis_record_beside_its_primary_is_no_second_tumour(
+    terminology: Terminology,
+) -> None:
     """A Condition naming the tumour with its spread in words, beside the primary's own
     Condition, is that tumour's metastasis (as before), not a tumour of its own."""
     kind = KINDS[2]
@@ -205,12 +206,12 @@ def test_a_metastasis_record_beside_its_primary_is_no_second_tumour() -> None:
     primary = copy.deepcopy(next(r for r in record if r.get("id") == kind.condition))
     primary.update(id="pum-cond-primary", code={"text": "Malignant PEComa of the uterus"})
     record.append(primary)
-    (tumour,) = build_case(record, patient_id="pum-pt", terminology=TERMINOLOGY).tumours
+    (tumour,) = build_case(record, patient_id="pum-pt", terminology=terminology).tumours
     assert tumour.source == "Condition/pum-cond-primary"
     assert [(m.source, m.lung) for m in tumour.metastases] == [("Condition/pum-cond-pecoma", True)]
 
 
-def test_a_coded_secondary_malignancy_stays_a_metastasis_record() -> None:
+def test_a_coded_secondary_malignancy_stays_a_metastasis_record(terminology: Terminology) -> None:
     """ICD-10-CM C78.01 with words naming the tumour is the metastasis of the primary."""
     kind = KINDS[2]
     record = kind.record("code.text", "metastatic to lung")
@@ -220,7 +221,7 @@ def test_a_coded_secondary_malignancy_stays_a_metastasis_record() -> None:
                                     "display": "Secondary malignant neoplasm of right lung"}]
     record.append({**copy.deepcopy(secondary), "id": "pum-cond-primary",
                    "code": {"text": "Malignant PEComa of the uterus"}})
-    (tumour,) = build_case(record, patient_id="pum-pt", terminology=TERMINOLOGY).tumours
+    (tumour,) = build_case(record, patient_id="pum-pt", terminology=terminology).tumours
     assert tumour.source == "Condition/pum-cond-primary"
 
 
@@ -230,11 +231,12 @@ def test_a_coded_secondary_malignancy_stays_a_metastasis_record() -> None:
     ("PEComa of the uterus", Verification.CONFIRMED),
     ("PEComa of uncertain malignant potential, uterus", Verification.CONFIRMED),
 ])
-def test_a_hedged_diagnosis_counts_as_provisional(words: str, expected: Verification) -> None:
+def test_a_hedged_diagnosis_counts_as_provisional(words: str, expected: Verification,
+        terminology: Terminology) -> None:
     """terminology.md section 5: "a hedged diagnosis counts as provisional", even under a
     verificationStatus of confirmed; "uncertain malignant potential" is a category, no hedge."""
     kind = KINDS[2]
     record = kind.record("code.text", "no distant metastases")
     next(r for r in record if r.get("id") == kind.condition)["code"] = {"text": words}
-    (tumour,) = build_case(record, patient_id="pum-pt", terminology=TERMINOLOGY).tumours
+    (tumour,) = build_case(record, patient_id="pum-pt", terminology=terminology).tumours
     assert tumour.verification is expected

@@ -28,7 +28,7 @@ from cds_service.hooks.prefetch import prefetch_from_bundle
 from cds_service.hooks.services import PREFETCH
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.settings import Settings
-from cds_service.terminology import load_terminology
+from cds_service.terminology import Terminology
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
 
@@ -261,7 +261,6 @@ def test_a_boolean_takes_the_polarity_of_the_findings_name(
 
 # --- the same sweep, read into the case model: the exact value each kind records --------------
 
-TERMINOLOGY = load_terminology()
 READ: dict[str, Callable[[Tumour], Any]] = {
     "margin": lambda t: t.resections[-1].margin.value.value if t.resections[-1].margin else None,
     "necrosis": lambda t: t.necrosis.value if t.necrosis else None,
@@ -281,10 +280,10 @@ _BOOLEAN = {POS: True, NEG: False, UNKNOWN: None}
 @pytest.mark.parametrize("kind", KINDS, ids=[k.name for k in KINDS])
 @pytest.mark.parametrize(("form", "value", "meaning"), FORMS, ids=[f[0] for f in FORMS])
 def test_every_value_form_is_read_into_the_case(kind: Kind, form: str, value: JsonObject,
-                                                meaning: str) -> None:
+                                                meaning: str, terminology: Terminology) -> None:
     record = kind.record(value)
     pid = next(r["id"] for r in record if r["resourceType"] == "Patient")
-    case = build_case(record, patient_id=pid, terminology=TERMINOLOGY)
+    case = build_case(record, patient_id=pid, terminology=terminology)
     (tumour,) = case.tumours
     assert READ[kind.name](tumour) == EXPECTED.get(kind.name, _BOOLEAN)[meaning]
 
@@ -294,22 +293,22 @@ def test_every_value_form_is_read_into_the_case(kind: Kind, form: str, value: Js
     ("Tumour reaches the inked deep margin.", "R1"),
 ])
 def test_a_positive_margin_is_r2_where_macroscopic_residual_tumour_is_stated(
-        note: str, expected: str) -> None:
+        note: str, expected: str, terminology: Terminology) -> None:
     """terminology.md section 6: "a positive margin is R1 (or worse, if R2 is stated)"."""
     kind = KINDS[0]
     record = kind.record(_cc(SCT, "10828004", "Positive"))
     next(r for r in record if r.get("id") == kind.observation)["note"] = [{"text": note}]
-    (tumour,) = build_case(record, patient_id="upsm-pt", terminology=TERMINOLOGY).tumours
+    (tumour,) = build_case(record, patient_id="upsm-pt", terminology=terminology).tumours
     margin = tumour.resections[-1].margin
     assert margin is not None and margin.value.value == expected
 
 
-def test_a_synoptic_panel_holds_one_finding_per_component() -> None:
+def test_a_synoptic_panel_holds_one_finding_per_component(terminology: Terminology) -> None:
     """A panel Observation that names nothing itself: each component coded as a finding is read
     as that finding recorded alone (pecoma-synoptic-panel-components)."""
     record = [copy.deepcopy(e["resource"]) for e in load_json(
         FIXTURES_DIR / "pecoma-synoptic-panel-components" / "bundle.json")["entry"]]
-    (tumour,) = build_case(record, patient_id="psp-pt", terminology=TERMINOLOGY).tumours
+    (tumour,) = build_case(record, patient_id="psp-pt", terminology=terminology).tumours
     margin = tumour.resections[-1].margin
     assert margin is not None and margin.value.value == "R0"
     assert margin.sources == ("Observation/psp-obs-synoptic",)
@@ -345,16 +344,18 @@ def test_necrosis_as_a_share_or_an_amount_is_necrosis_present(app: Flask, value:
     ("Margin involved", {"valueString": "Yes"}, "R1"),
 ])
 def test_an_answer_takes_the_names_polarity_a_description_must_agree_with_it(
-        name: str, value: JsonObject, expected: str | None) -> None:
+        name: str, value: JsonObject, expected: str | None, terminology: Terminology) -> None:
     """terminology.md section 6: like a boolean, "yes"/"no" answer the question the name asks;
     "positive" under "Margins free" contradicts the name and is read as unknown, not guessed."""
     record = KINDS[0].record(value, name=name)
-    (tumour,) = build_case(record, patient_id="upsm-pt", terminology=TERMINOLOGY).tumours
+    (tumour,) = build_case(record, patient_id="upsm-pt", terminology=terminology).tumours
     margin = tumour.resections[-1].margin
     assert (margin.value.value if margin else None) == expected
 
 
-def test_an_ihc_panel_and_a_result_among_component_details_are_read() -> None:
+def test_an_ihc_panel_and_a_result_among_component_details_are_read(
+    terminology: Terminology,
+) -> None:
     """A value held in a component: an IHC panel whose components are markers, and a marker
     whose result component sits beside an intensity it does not decide."""
     panel = {"resourceType": "Observation", "id": "o-panel", "status": "final",
@@ -370,7 +371,7 @@ def test_an_ihc_panel_and_a_result_among_component_details_are_read() -> None:
     record = [{"resourceType": "Patient", "id": "p"},
               {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/p"},
                "code": {"text": "PEComa of the uterus"}}, panel, stain]
-    (tumour,) = build_case(record, patient_id="p", terminology=TERMINOLOGY).tumours
+    (tumour,) = build_case(record, patient_id="p", terminology=terminology).tumours
     assert {(r.marker.value, r.positive, r.source) for r in tumour.ihc} == {
         ("hmb45", True, "Observation/o-panel"), ("desmin", False, "Observation/o-panel"),
         ("sma", True, "Observation/o-sma")}

@@ -24,7 +24,6 @@ from flask import Flask
 from cds_service.app import create_app
 from cds_service.settings import Settings
 from cds_service.terminology import Terminology
-from cds_service.terminology import load_terminology
 from tests.case.common import bundle
 from tests.common import hook_request
 
@@ -107,11 +106,6 @@ def _concept(form: str, entry: tuple[Any, ...]) -> dict[str, Any] | None:
 
 CASES = [pytest.param(entry, form, id=f"{entry[0].split('/')[1]}-{form}")
          for entry in FORMULARY for form in FORMS if _concept(form, entry) is not None]
-
-
-@pytest.fixture(scope="module")
-def terminology() -> Terminology:
-    return load_terminology()
 
 
 @pytest.fixture(scope="module")

@@ -33,9 +33,9 @@ from cds_service.hooks.prefetch import prefetch_from_bundle
 from cds_service.hooks.services import PREFETCH
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.settings import Settings
-from cds_service.terminology import load_terminology
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
+from tests.common import shipped_terminology
 
 JsonObject = dict[str, Any]
 SERVICE_BY_HOOK = {"patient-view": "sts-patient-view", "order-select": "sts-order-select",
@@ -43,7 +43,7 @@ SERVICE_BY_HOOK = {"patient-view": "sts-patient-view", "order-select": "sts-orde
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
-TERMINOLOGY = load_terminology()
+TERMINOLOGY = shipped_terminology()  # builds the parameters; the fixture's instance
 SARCOMAS = {Entity.STS, Entity.ILMS, Entity.NTRK, Entity.PECOMA, Entity.ASPS}
 
 

@@ -15,6 +15,20 @@ from typing import Any
 
 from cds_service.case.model import Case
 from tests.common import FIXTURES_DIR
+from tests.systems import CLINICAL as CLINICAL
+from tests.systems import CPT as CPT
+from tests.systems import HGNC as HGNC
+from tests.systems import ICD10CM as ICD10CM
+from tests.systems import ICDO3 as ICDO3
+from tests.systems import LOINC as LOINC
+from tests.systems import MCODE_RELATED_URL as MCODE_RELATED_URL
+from tests.systems import MORPHOLOGY_URL as MORPHOLOGY_URL
+from tests.systems import NCIT as NCIT
+from tests.systems import RELATED_URL as RELATED_URL
+from tests.systems import RXNORM as RXNORM
+from tests.systems import SNOMED as SNOMED
+from tests.systems import UCUM as UCUM
+from tests.systems import VERIFICATION as VERIFICATION
 
 JsonObject = dict[str, Any]
 CaseBuilder = Callable[..., Case]
@@ -23,20 +37,7 @@ CaseBuilder = Callable[..., Case]
 TODAY = dt.date(2026, 11, 22)
 """The fixed ``today`` of the scenario fixtures."""
 
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-CPT = "http://www.ama-assn.org/go/cpt"
-HGNC = "http://www.genenames.org"
-NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
-UCUM = "http://unitsofmeasure.org"
-CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-MORPHOLOGY_URL = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior"
-RELATED_URL = "http://hl7.org/fhir/StructureDefinition/condition-related"
-MCODE_RELATED_URL = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-related-condition"
+
 
 
 @cache

@@ -16,18 +16,11 @@ import pytest
 from cds_service.case.build import build_case
 from cds_service.case.model import Case
 from cds_service.terminology import Terminology
-from cds_service.terminology import load_terminology
 from tests.case.common import TODAY
 from tests.case.common import CaseBuilder
 from tests.case.common import bundle
 from tests.case.common import patient_id
 from tests.case.common import resource
-
-
-@pytest.fixture(scope="session")
-def terminology() -> Terminology:
-    """The shipped terminology, loaded once."""
-    return load_terminology()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from cds_service.case.model import ClinicalStatus
 from cds_service.case.model import Entity
 from cds_service.case.model import Site
 from cds_service.case.model import Verification
-from cds_service.terminology import load_terminology
+from cds_service.terminology import Terminology
 from tests.case.common import CLINICAL
 from tests.case.common import LOINC
 from tests.case.common import RELATED_URL
@@ -38,7 +38,6 @@ from tests.case.common import observation
 from tests.case.common import ref
 from tests.case.common import status
 
-TERMINOLOGY = load_terminology()
 LMS = "sts-thigh-high-grade-r1"  # leiomyosarcoma of the left thigh, lms3-cond-lms
 PRIMARY = "lms3-cond-lms"
 JsonObject = dict[str, Any]
@@ -239,10 +238,11 @@ def test_a_neoplasm_nos_entry_is_the_tumour_at_its_site(case_of: CaseBuilder, co
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.permutations(bundle("sts-duplicated-problem-list-entries")))
-def test_record_order_does_not_change_the_merged_tumour(record: list[JsonObject]) -> None:
+@given(record=st.permutations(bundle("sts-duplicated-problem-list-entries")))
+def test_record_order_does_not_change_the_merged_tumour(record: list[JsonObject],
+        terminology: Terminology) -> None:
     """Three records of one lesion in any order: one tumour, the same merged facts."""
-    case = build_case(copy.deepcopy(record), patient_id="dpl-pt", terminology=TERMINOLOGY,
+    case = build_case(copy.deepcopy(record), patient_id="dpl-pt", terminology=terminology,
                       today=dt.date(2026, 11, 22))
     (tumour,) = case.tumours
     assert set(tumour.conditions) == {"Condition/dpl-cond-ups-1", "Condition/dpl-cond-ups-2",

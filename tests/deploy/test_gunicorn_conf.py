@@ -6,7 +6,6 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from gunicorn.config import Config
@@ -16,22 +15,9 @@ from cds_service import cli
 from cds_service import prefork
 from cds_service.gunicorn_config import read_config_file
 from cds_service.gunicorn_logging import JsonLogger
+from tests.common import capture_gunicorn_options
 from tests.deploy.common import GUNICORN_CONF
 from tests.deploy.common import gunicorn_conf_values
-
-
-def _capture_gunicorn_options(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-
-    class FakeApp:
-        def __init__(self, settings: object, options: dict[str, Any]) -> None:
-            seen.update(options)
-
-        def run(self) -> None:
-            seen["ran"] = True
-
-    monkeypatch.setattr(cli, "_GunicornApp", FakeApp)
-    return seen
 
 
 def test_workers_threads_and_log_level_come_from_the_environment(
@@ -87,7 +73,7 @@ def test_serve_and_the_deploy_file_share_one_set_of_options(
     """One source (cds_service/gunicorn_config.py): they used to differ (graceful timeout 20 vs
     25, keep-alive 5 vs 75); only the public listener's address and ``wsgi_app`` may."""
     monkeypatch.setenv("CDS_ADMIN_BIND", "0.0.0.0:9090")
-    seen = _capture_gunicorn_options(monkeypatch)
+    seen = capture_gunicorn_options(monkeypatch)
     assert cli.main(["serve"]) == 0
     served = {k: v for k, v in seen.items() if k != "ran"}
     deployed = read_config_file(GUNICORN_CONF)
@@ -104,7 +90,7 @@ def test_no_control_socket_is_opened_under_the_users_home(
 ) -> None:
     """gunicorn >= 25.1 opens a gunicornc control socket by default, at $XDG_RUNTIME_DIR or
     ~/.gunicorn/gunicorn.ctl: one path for every instance the user runs."""
-    seen = _capture_gunicorn_options(monkeypatch)
+    seen = capture_gunicorn_options(monkeypatch)
     assert cli.main(["serve"]) == 0
     config = Config()
     for name, value in seen.items():
@@ -116,7 +102,7 @@ def test_no_control_socket_is_opened_under_the_users_home(
 def test_serve_config_overrides_defaults_and_flags_override_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seen = _capture_gunicorn_options(monkeypatch)
+    seen = capture_gunicorn_options(monkeypatch)
     monkeypatch.setenv("CDS_WORKERS", "3")
 
     assert cli.main(["serve", "--config", str(GUNICORN_CONF), "--threads", "7"]) == 0
@@ -128,14 +114,14 @@ def test_serve_config_overrides_defaults_and_flags_override_it(
 
 
 def test_serve_host_and_port_flags_replace_the_files_bind(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = _capture_gunicorn_options(monkeypatch)
+    seen = capture_gunicorn_options(monkeypatch)
     argv = ["serve", "--config", str(GUNICORN_CONF), "--host", "127.0.0.2", "--port", "9001"]
     assert cli.main(argv) == 0
     assert seen["bind"] == ["127.0.0.2:9001"]
 
 
 def test_serve_without_config_keeps_the_loopback_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = _capture_gunicorn_options(monkeypatch)
+    seen = capture_gunicorn_options(monkeypatch)
     assert cli.main(["serve"]) == 0
     assert seen["bind"] == ["127.0.0.1:8080"]
 
@@ -143,7 +129,7 @@ def test_serve_without_config_keeps_the_loopback_default(monkeypatch: pytest.Mon
 def test_serve_with_a_missing_config_exits_2_naming_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    seen = _capture_gunicorn_options(monkeypatch)
+    seen = capture_gunicorn_options(monkeypatch)
     missing = tmp_path / "nope.conf.py"
     assert cli.main(["serve", "--config", str(missing)]) == 2
     assert str(missing) in capsys.readouterr().err and "ran" not in seen
@@ -152,7 +138,7 @@ def test_serve_with_a_missing_config_exits_2_naming_it(
 def test_serve_with_a_failing_config_exits_2_with_the_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    seen = _capture_gunicorn_options(monkeypatch)
+    seen = capture_gunicorn_options(monkeypatch)
     broken = tmp_path / "broken.conf.py"
     broken.write_text("workers = int('many')\n", encoding="utf-8")
     assert cli.main(["serve", "--config", str(broken)]) == 2
@@ -180,7 +166,7 @@ def test_reading_the_file_leaves_prometheus_client_unimported() -> None:
 def test_serve_refuses_an_operator_listener_on_the_public_port(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    seen = _capture_gunicorn_options(monkeypatch)
+    seen = capture_gunicorn_options(monkeypatch)
     monkeypatch.setenv("CDS_ADMIN_BIND", "127.0.0.1:8080")
     assert cli.main(["serve"]) == 2
     assert "CDS_ADMIN_BIND" in capsys.readouterr().err and "ran" not in seen

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-CPT = "http://www.ama-assn.org/go/cpt"
-HGNC = "http://www.genenames.org"
-HGNC_GENE_ID = "http://www.genenames.org/geneId"
-NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
+from tests.systems import CPT as CPT
+from tests.systems import HGNC as HGNC
+from tests.systems import HGNC_GENE_ID as HGNC_GENE_ID
+from tests.systems import ICD10CM as ICD10CM
+from tests.systems import ICDO3 as ICDO3
+from tests.systems import LOINC as LOINC
+from tests.systems import NCIT as NCIT
+from tests.systems import RXNORM as RXNORM
+from tests.systems import SNOMED as SNOMED
 
 
 def concept(display: str = "A concept", **fields: Any) -> dict[str, Any]:

@@ -11,16 +11,8 @@ from typing import Any
 import pytest
 
 from cds_service.terminology import DATA_DIR
-from cds_service.terminology import Terminology
-from cds_service.terminology import load_terminology
 
 DataWriter = Callable[..., Path]
-
-
-@pytest.fixture(scope="session")
-def terminology() -> Terminology:
-    """The shipped terminology, loaded once."""
-    return load_terminology()
 
 
 @pytest.fixture
