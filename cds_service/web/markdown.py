@@ -1,20 +1,38 @@
-"""A tiny, safe renderer for the light markdown of the catalogue and the card wording."""
+"""The pages' renderer of the light markdown of the catalogue and the card wording: markdown-it-py
+(CommonMark) with raw HTML off and only the constructs the content uses."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from markupsafe import Markup
 from markupsafe import escape
 
-_BULLET = re.compile(r"^\s*[-*+]\s+(.*)$")
-_TABLE_RULE = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?$")
-_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
-_ITALIC = re.compile(r"\*(?=\S)(.+?)(?<=\S)\*")
+_MARKDOWN = MarkdownIt("zero", {"html": False}).enable(["list", "table", "emphasis"])
+"""Paragraphs, bullet and numbered lists, pipe tables, ``**bold**`` and ``*italic*``; no raw
+HTML, links, images, headings, code or quotes: their markers are shown as text."""
+
+_INSIDE_BLOCK = re.compile(r"(?<=>)\n(?=</?(?:li|thead|tbody|tr|th|td)\b|</(?:ul|ol|table)>)")
+"""A line break inside a list or table (the blocks themselves stay one per line)."""
+
+
+def _text(_renderer: Any, tokens: Sequence[Token], idx: int, *_: Any) -> str:
+    # Markupsafe's escaping (``"`` as ``&#34;``); white space, line breaks included, collapsed to
+    # one space (the "newline" rule is off: a line break joins the lines of its paragraph).
+    return str(escape(re.sub(r"\s+", " ", tokens[idx].content)))
+
+
+_MARKDOWN.add_render_rule("text", _text)
+_MARKDOWN.add_render_rule("table_open", lambda *_: '<div class="table"><table>')
+_MARKDOWN.add_render_rule("table_close", lambda *_: "</table></div>\n")
 
 
 def render_markdown(text: str) -> Markup:
-    """Render paragraphs, ``- `` bullet lists, pipe tables, ``**bold**`` and ``*italic*``.
+    """Render paragraphs, bullet lists, pipe tables, ``**bold**`` and ``*italic*``.
 
     Everything else is escaped, so the result is safe to insert into a page whatever ``text`` holds.
 
@@ -24,52 +42,22 @@ def render_markdown(text: str) -> Markup:
     Returns:
         The HTML fragment.
     """
-    blocks = [block for block in re.split(r"\n\s*\n", text.strip()) if block.strip()]
-    return Markup("\n".join(_block(block.splitlines()) for block in blocks))
+    tokens = _one_list_per_run(_MARKDOWN.parse(text))
+    for token in tokens:
+        if token.type in ("th_open", "td_open"):
+            token.attrs = {}  # no inline style for a column's alignment
+    html = _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {})
+    return Markup(_INSIDE_BLOCK.sub("", html.strip()))
 
 
-def _block(lines: list[str]) -> str:
-    if len(lines) >= 2 and all(line.lstrip().startswith("|") for line in lines) \
-            and _TABLE_RULE.match(lines[1].strip()):
-        return _table(lines)
-    html: list[str] = []
-    paragraph: list[str] = []
-    items: list[list[str]] = []
-    for line in lines:
-        bullet = _BULLET.match(line)
-        if bullet:
-            html.append(_paragraph(paragraph))
-            paragraph = []
-            items.append([bullet.group(1)])
-        elif items:
-            items[-1].append(line)  # a continuation line belongs to the open item
-        else:
-            paragraph.append(line)
-    html.append(_paragraph(paragraph))
-    if items:
-        html.append("<ul>" + "".join(f"<li>{_inline(' '.join(i))}</li>" for i in items) + "</ul>")
-    return "\n".join(part for part in html if part)
-
-
-def _paragraph(lines: list[str]) -> str:
-    return f"<p>{_inline(' '.join(lines))}</p>" if lines else ""
-
-
-def _table(lines: list[str]) -> str:
-    header, *rows = [_cells(line) for index, line in enumerate(lines) if index != 1]
-    head = "".join(f"<th>{_inline(cell)}</th>" for cell in header)
-    body = "".join("<tr>" + "".join(f"<td>{_inline(cell)}</td>" for cell in row) + "</tr>"
-                   for row in rows)
-    return (f'<div class="table"><table><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table></div>")
-
-
-def _cells(line: str) -> list[str]:
-    return [cell.strip() for cell in line.strip().strip("|").split("|")]
-
-
-def _inline(text: str) -> str:
-    # Escape first: the emphasis markers survive escaping, the captured text is already safe.
-    html = str(escape(" ".join(text.split())))
-    html = _BOLD.sub(r"<strong>\1</strong>", html)
-    return _ITALIC.sub(r"<em>\1</em>", html)
+def _one_list_per_run(tokens: list[Token]) -> list[Token]:
+    """A change of bullet character (``-``, ``*``, ``+``) continues the list rather than starting
+    another, as the content has always been written."""
+    kept: list[Token] = []
+    for token in tokens:
+        if (token.type == "bullet_list_open" and kept and kept[-1].type == "bullet_list_close"
+                and kept[-1].level == token.level):
+            kept.pop()
+            continue
+        kept.append(token)
+    return kept

@@ -46,6 +46,24 @@ def test_content_cannot_inject_html(source: str) -> None:
     assert "&lt;" in html or "&#34;" in html
 
 
+@pytest.mark.parametrize(("source", "html"), [
+    ("# Heading", "<p># Heading</p>"),
+    ("> quote", "<p>&gt; quote</p>"),
+    ("`code`", "<p>`code`</p>"),
+    ("    indented", "<p>indented</p>"),
+    ("![img](x.png) [link](https://example.org)", "<p>![img](x.png) [link](https://example.org)</p>"),
+    ("<https://evil.example>", "<p>&lt;https://evil.example&gt;</p>"),
+    ("[a]\n\n[a]: javascript:alert(1)", "<p>[a]</p>\n<p>[a]: javascript:alert(1)</p>"),
+    ("&lt;script&gt; &amp;", "<p>&amp;lt;script&amp;gt; &amp;amp;</p>"),
+    ("<div>\nblock\n</div>", "<p>&lt;div&gt; block &lt;/div&gt;</p>"),
+    ("line  \nnext", "<p>line next</p>"),
+    ('say "no"', "<p>say &#34;no&#34;</p>"),
+])
+def test_other_markdown_is_shown_as_escaped_text(source: str, html: str) -> None:
+    """Raw HTML, entities, links, images, headings, quotes and code stay text, escaped."""
+    assert str(render_markdown(source)) == html
+
+
 def test_the_result_is_markup_so_jinja_does_not_escape_it_twice() -> None:
     assert render_markdown("a & b").__html__() == "<p>a &amp; b</p>"
 
