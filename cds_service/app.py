@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from typing import Any
 
 from flask import Flask
 from flask import Response
 from flask import jsonify
 from flask_cors import CORS
-from sqlalchemy import Engine as DatabaseEngine
 from werkzeug.exceptions import HTTPException
 
 from cds_service import admin
@@ -25,7 +22,6 @@ from cds_service.feedback.spool import LedgerSpool
 from cds_service.feedback.store import make_engine
 from cds_service.feedback.store import make_sessionmaker
 from cds_service.guidance import Guidance
-from cds_service.guidelines.catalogue import Catalogue
 from cds_service.guidelines.catalogue import load_catalogue
 from cds_service.hooks.errors import CdsError
 from cds_service.hooks.errors import Issue
@@ -34,42 +30,13 @@ from cds_service.jsonio import OrjsonProvider
 from cds_service.pipeline import Pipeline
 from cds_service.registry import ServiceRegistry
 from cds_service.settings import Settings
-
-if TYPE_CHECKING:  # PyJWT and cryptography (~10 MiB) load only when trust is configured
-    from cds_service.auth.verify import JwtVerifier
+from cds_service.state import STATE_KEY
+from cds_service.state import ServiceState
 
 log = logging.getLogger(__name__)
 
-EXTENSION_KEY = "cds_service"
-
 # Werkzeug's HTTP errors as FHIR issue types, so clients never see an HTML error page.
 _HTTP_ISSUE_CODES = {400: "invalid", 404: "not-found", 405: "not-supported", 413: "too-long"}
-
-
-@dataclass(frozen=True)
-class ServiceState:
-    """Everything the views need, built once at start-up.
-
-    Attributes:
-        settings: the service settings.
-        catalogue: the recommendation catalogue.
-        registry: the CDS Hooks operations.
-        engine: the database engine (its pool is emptied before gunicorn forks).
-        guidance: the clinical pipeline.
-        verifier: checks the callers' JWTs; None when the service runs open.
-    """
-
-    settings: Settings
-    catalogue: Catalogue
-    registry: ServiceRegistry
-    engine: DatabaseEngine
-    guidance: Guidance
-    verifier: JwtVerifier | None = None
-
-    def close(self) -> None:
-        """Write the pending card-ledger rows, then release the database connections."""
-        self.registry.ledger.close()
-        self.engine.dispose()
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -107,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json = OrjsonProvider(app)  # orjson-encoded responses, in the catalogue's key order
-    app.extensions[EXTENSION_KEY] = ServiceState(
+    app.extensions[STATE_KEY] = ServiceState(
         settings, catalogue, registry, engine, guidance, verifier
     )
     _init_cors(app, settings)

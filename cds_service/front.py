@@ -158,7 +158,9 @@ class BufferingFront:
     @classmethod
     def for_app(cls, app: WsgiApp, *, threads: int) -> BufferingFront:
         """The front of ``app`` with the limits of its settings (the service's, else defaults)."""
-        state = getattr(app, "extensions", {}).get("cds_service")  # app.EXTENSION_KEY
+        from cds_service.state import state_of
+
+        state = state_of(app)
         settings: Settings = state.settings if state is not None else Settings()
         return cls(app, threads=threads, max_body_bytes=settings.max_body_bytes,
                    body_timeout_s=settings.body_timeout_s, operator_port=settings.admin_port,

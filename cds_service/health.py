@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import jsonify
 
 from cds_service.feedback.store import StoreUnavailable
 from cds_service.feedback.store import ping
+from cds_service.state import service_state
 
 bp = Blueprint("health", __name__)
 
@@ -25,7 +25,7 @@ def readyz() -> tuple[Response, int]:
 
     With trust configured an unreachable database means 503: hook calls would fail closed.
     """
-    state = current_app.extensions["cds_service"]
+    state = service_state()
     try:
         with state.registry.sessions() as session:
             ping(session)

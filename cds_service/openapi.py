@@ -33,6 +33,7 @@ from cds_service.openapi_bodies import Health
 from cds_service.openapi_bodies import OpenApiDocument
 from cds_service.openapi_bodies import OperationOutcome
 from cds_service.openapi_bodies import Readiness
+from cds_service.state import service_state
 from cds_service.web.dashboard import DATE_PATTERN
 from cds_service.web.dashboard import PARAMETERS
 from cds_service.web.dashboard import VERSION_PATTERN
@@ -315,7 +316,7 @@ _RULE_ARGUMENT = re.compile(r"<(?:[^<>:]+:)?[^<>]+>")
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
     """This API's OpenAPI description (contract.md "Other endpoints")."""
-    state = current_app.extensions["cds_service"]
+    state = service_state()
     document = openapi_document(state.catalogue.ids, auth_required=state.verifier is not None)
     served = route_paths(current_app)  # an endpoint this app does not mount is not described
     document["paths"] = {path: item for path, item in document["paths"].items() if path in served}

@@ -68,15 +68,15 @@ def post_worker_init(worker: Any) -> None:
     this worker, which then prepares it itself. The card-ledger writer starts too, and with it
     the replay of the spools a killed worker left (contract.md, "Accounted for").
     """
-    from cds_service.app import EXTENSION_KEY
     from cds_service.fhir.client import shared_executor
     from cds_service.fhir.client import shared_session
+    from cds_service.state import state_of
 
     if not worker.cfg.preload_app:
         prepare(worker.wsgi)
     shared_session()
     shared_executor()
-    state = getattr(worker.wsgi, "extensions", {}).get(EXTENSION_KEY)
+    state = state_of(worker.wsgi)
     if state is not None:
         state.registry.ledger.start()
 
@@ -132,10 +132,9 @@ def worker_exit(server: Any, worker: Any) -> None:
     The writer also does so at interpreter exit; this hook makes it happen inside gunicorn's
     graceful shutdown, while the worker's log handlers are still open.
     """
-    from cds_service.app import EXTENSION_KEY
+    from cds_service.state import state_of
 
-    app = getattr(worker, "wsgi", None)
-    state = getattr(app, "extensions", {}).get(EXTENSION_KEY)
+    state = state_of(getattr(worker, "wsgi", None))
     if state is not None:
         state.close()
 
@@ -148,9 +147,9 @@ def prepare(app: Any) -> None:
     """
     from flask import Flask
 
-    from cds_service.app import EXTENSION_KEY
+    from cds_service.state import state_of
 
-    if not isinstance(app, Flask) or EXTENSION_KEY not in app.extensions:
+    if not isinstance(app, Flask) or state_of(app) is None:
         return
     started = time.perf_counter()
     try:
@@ -172,17 +171,16 @@ def warm_up(app: Flask) -> None:
     patterns) is then built once. Before, every R4B element model the prefetched resource types
     can hold is imported, since the sample cannot hold every element a real record may.
     """
-    from cds_service.app import EXTENSION_KEY
-    from cds_service.app import ServiceState
     from cds_service.fhir.preload import load_element_models
     from cds_service.hooks.models import CdsResponse
     from cds_service.hooks.prefetch import prefetch_from_bundle
     from cds_service.hooks.services import PREFETCH
     from cds_service.hooks.services import SERVICES
+    from cds_service.state import service_state
     from cds_service.vocabulary import Hook
 
     load_element_models(re.split(r"[/?]", template)[0] for template in PREFETCH.values())
-    state: ServiceState = app.extensions[EXTENSION_KEY]
+    state = service_state(app)
     sample = json.loads(WARMUP_RECORD.read_bytes())
     bundle = {"resourceType": "Bundle", "type": "collection",
               "entry": [{"resource": resource} for resource in sample["resources"]]}

@@ -48,7 +48,8 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("cds_service.registry", "cds_service.calllog", "cds_service.evaluate",
      "cds_service.scenarios", "cds_service.validation"),
     # 10: HTTP views, the app and the processes serving it
-    ("cds_service.hooks.blueprint", "cds_service.web", "cds_service.health", "cds_service.openapi",
+    ("cds_service.state", "cds_service.hooks.blueprint", "cds_service.web", "cds_service.health",
+     "cds_service.openapi",
      "cds_service.admin", "cds_service.app", "cds_service.cli", "cds_service.prefork",
      "cds_service.gunicorn_config", "cds_service.gunicorn_logging",
      "cds_service.gunicorn_metrics", "cds_service.front"),

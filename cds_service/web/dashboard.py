@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import render_template
 from flask import request
 from markupsafe import Markup
@@ -30,6 +29,7 @@ from cds_service.guidelines.catalogue import Catalogue
 from cds_service.hooks.errors import BadRequest
 from cds_service.hooks.errors import Issue
 from cds_service.registry import ServiceRegistry
+from cds_service.state import service_state
 from cds_service.web import charts
 
 bp = Blueprint("dashboard", __name__, template_folder="templates")
@@ -186,7 +186,7 @@ def trend(weeks: list[WeekFigures] | tuple[WeekFigures, ...]) -> tuple[Markup, M
 def dashboard() -> Response:
     """The override dashboard for the scope the query asks for."""
     scope = parse_scope(request.args.to_dict(flat=False))
-    state = current_app.extensions["cds_service"]
+    state = service_state()
     registry: ServiceRegistry = state.registry
     report = registry.report(scope)
     rows = figures(report, state.catalogue)

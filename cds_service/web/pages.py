@@ -29,6 +29,7 @@ from cds_service.guidelines.wording import Wording
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.identifiers import OVERRIDE_REASON_SYSTEM
 from cds_service.identifiers import RECOMMENDATION_SYSTEM
+from cds_service.state import service_state
 from cds_service.validation import ValidationReport
 from cds_service.vocabulary import Hook
 from cds_service.web.markdown import render_markdown
@@ -98,19 +99,19 @@ class RecommendationPage:
 
 
 def _catalogue() -> Catalogue:
-    catalogue: Catalogue = current_app.extensions["cds_service"].catalogue
+    catalogue: Catalogue = service_state().catalogue
     return catalogue
 
 
 def _wording() -> Mapping[str, Wording]:
     wording: Mapping[str, Wording] = \
-        current_app.extensions["cds_service"].guidance.renderer.knowledge.wording
+        service_state().guidance.renderer.knowledge.wording
     return wording
 
 
 def _provenance() -> Provenance:
     provenance: Provenance | None = \
-        current_app.extensions["cds_service"].guidance.renderer.provenance
+        service_state().guidance.renderer.provenance
     if provenance is None:
         raise RuntimeError("the service was built without provenance")
     return provenance
@@ -118,7 +119,7 @@ def _provenance() -> Provenance:
 
 def _version() -> KnowledgeVersion:
     version: KnowledgeVersion | None = \
-        current_app.extensions["cds_service"].guidance.renderer.version
+        service_state().guidance.renderer.version
     if version is None:
         raise RuntimeError("the service was built without a knowledge-base version")
     return version
@@ -211,7 +212,7 @@ def validation() -> str | tuple[str, int]:
     if folder is None:
         return render_template("web/validation_unavailable.html", kb_name=name, kb=_version(),
                                missing=True), 404
-    state = current_app.extensions["cds_service"]
+    state = service_state()
     cache: ReportCache = current_app.extensions.setdefault(VALIDATION_CACHE, ReportCache())
 
     def build() -> str:
