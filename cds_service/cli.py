@@ -214,7 +214,7 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
 _DESCRIPTION = """\
 The soft-tissue tumour CDS Hooks service: an HL7 CDS Hooks 2.0 service that answers
 patient-view, order-select and order-sign calls with cards citing their sources.
-Settings come from CDS_* environment variables (see docs/settings.md)."""
+Settings come from CDS_* environment variables (see the README, "Settings")."""
 
 _COMMANDS = {
     "serve": (

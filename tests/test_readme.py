@@ -126,3 +126,18 @@ def test_a_failed_install_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     status, calls = _install_chromium(tmp_path)
     assert status != 0
     assert calls == ["update -qq"]
+
+
+def test_the_readme_documents_every_setting_and_identifier() -> None:
+    """contract.md: the settings "all documented in the README", the CodeSystem URIs and the
+    extension key "in the README"."""
+    from cds_service import identifiers
+    from cds_service.settings import Settings
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    settings = readme[readme.index("## Settings"):]
+    missing = [name for name in Settings.model_fields if f"`CDS_{name.upper()}`" not in settings]
+    assert not missing
+    for value in (identifiers.RECOMMENDATION_SYSTEM, identifiers.OVERRIDE_REASON_SYSTEM,
+                  identifiers.EXTENSION_KEY):
+        assert f"`{value}`" in readme
