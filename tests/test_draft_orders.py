@@ -29,11 +29,11 @@ from tests.common import FIXTURES_DIR
 from tests.common import hook_request
 from tests.common import load_json
 from tests.common import scenario_request
+from tests.systems import RXNORM
 
 PECOMA = "pecoma-lung-metastases-doxorubicin"
 PATIENT = "pt-p5"
 RULE = "pecoma-chemo-before-mtor"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 EXTENSION = "org.sts-cds.explanation"
 
 

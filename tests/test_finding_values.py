@@ -31,10 +31,10 @@ from cds_service.settings import Settings
 from cds_service.terminology import Terminology
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
+from tests.systems import LOINC as LNC
+from tests.systems import SNOMED as SCT
 
 JsonObject = dict[str, Any]
-SCT = "http://snomed.info/sct"
-LNC = "http://loinc.org"
 POS, NEG, UNKNOWN = "positive", "negative", "unknown"
 
 

@@ -26,9 +26,8 @@ from cds_service.settings import Settings
 from cds_service.terminology import Terminology
 from tests.case.common import bundle
 from tests.common import hook_request
-
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
+from tests.systems import NCIT
+from tests.systems import RXNORM
 
 CYTOTOXIC, TARGETED, MTOR = "cytotoxic", "targeted", "mtor"
 

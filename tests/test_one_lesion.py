@@ -36,12 +36,12 @@ from cds_service.settings import Settings
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
 from tests.common import shipped_terminology
+from tests.systems import ICD10CM
+from tests.systems import SNOMED
 
 JsonObject = dict[str, Any]
 SERVICE_BY_HOOK = {"patient-view": "sts-patient-view", "order-select": "sts-order-select",
                    "order-sign": "sts-order-sign"}
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-SNOMED = "http://snomed.info/sct"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 TERMINOLOGY = shipped_terminology()  # builds the parameters; the fixture's instance
 SARCOMAS = {Entity.STS, Entity.ILMS, Entity.NTRK, Entity.PECOMA, Entity.ASPS}

@@ -27,10 +27,10 @@ from tests.case.common import bundle
 from tests.case.common import resource
 from tests.common import hook_request
 from tests.common import scenario_request
+from tests.systems import CLINICAL
+from tests.systems import ICD10CM
+from tests.systems import RXNORM
 
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 PATIENT = "pt-p5"
 PECOMA = "pecoma-lung-metastases-doxorubicin"
 """Advanced PEComa (C48.0 + 8714/3 + text, Condition/p5-cond-1), lung metastasis

@@ -17,13 +17,13 @@ from flask import Flask
 from cds_service.app import create_app
 from cds_service.settings import Settings
 from tests.common import scenario_request
+from tests.systems import CPT
+from tests.systems import LOINC
+from tests.systems import RXNORM
+from tests.systems import SNOMED
 
 SERVICES = {"patient-view": "sts-patient-view", "order-select": "sts-order-select",
             "order-sign": "sts-order-sign"}
-CPT = "http://www.ama-assn.org/go/cpt"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-LOINC = "http://loinc.org"
-SNOMED = "http://snomed.info/sct"
 
 # (scenario, request, recommendation id, deleted draft, created (type, codings) of the recommended
 # suggestion)

@@ -7,6 +7,8 @@ import pytest
 from cds_service.terminology import Match
 from cds_service.terminology import Terminology
 from cds_service.terminology import UnknownConceptError
+from tests.systems import CLINICAL
+from tests.systems import VERIFICATION
 from tests.terminology.common import CPT
 from tests.terminology.common import HGNC
 from tests.terminology.common import HGNC_GENE_ID
@@ -18,8 +20,6 @@ from tests.terminology.common import RXNORM
 from tests.terminology.common import SNOMED
 from tests.terminology.common import cc
 
-CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 MALIGNANT = "disease/malignant-neoplasm"
 """Every ICD-10-CM C code (C00-C96) also reads as a malignant neoplasm (a reason's disease)."""
 STS_LEFT_LOWER_LIMB = {"entity/sts", "site/lower-limb", "laterality/left", "behaviour/malignant",
