@@ -12,8 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
+from cds_service.feedback.store import create_schema
+from cds_service.feedback.store import make_engine
 from tests.feedback.databases import DEFAULT_POSTGRES_URL
 from tests.feedback.databases import POSTGRES_URL_VARIABLE
 from tests.feedback.databases import PostgresServer
@@ -56,3 +59,22 @@ def db_url(request: pytest.FixtureRequest) -> str:
     fixture = {"sqlite": "sqlite_url", "postgresql": "postgres_url"}[request.param]
     url: str = request.getfixturevalue(fixture)
     return url
+
+
+def _migrated(url: str) -> Iterator[Engine]:
+    engine = make_engine(url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated store on SQLite and on PostgreSQL."""
+    yield from _migrated(db_url)
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    """A migrated SQLite store, for the tests of the writer's own behaviour."""
+    yield from _migrated(sqlite_url)

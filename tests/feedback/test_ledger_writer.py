@@ -12,7 +12,6 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client import REGISTRY
@@ -25,9 +24,7 @@ from cds_service.feedback.ledger import LedgerWriter
 from cds_service.feedback.schema import CardIssued
 from cds_service.feedback.schema import HookCallRecord
 from cds_service.feedback.store import StoreUnavailable
-from cds_service.feedback.store import create_schema
 from cds_service.feedback.store import hash_patient_id
-from cds_service.feedback.store import make_engine
 from cds_service.feedback.store import make_sessionmaker
 
 AT = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC)
@@ -51,24 +48,6 @@ def written(engine: Engine) -> list[str]:
 
 def failures() -> float:
     return REGISTRY.get_sample_value(FAILURES) or 0.0
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    """A migrated store on SQLite and on PostgreSQL."""
-    engine = make_engine(db_url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
-    """A migrated SQLite store, for the tests of the writer's own behaviour."""
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_queued_calls_land_in_the_ledger_with_hashed_patients_and_their_gaps(

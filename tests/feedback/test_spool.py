@@ -31,8 +31,6 @@ from cds_service.feedback.schema import CardIssued
 from cds_service.feedback.schema import HookCallRecord
 from cds_service.feedback.spool import LedgerSpool
 from cds_service.feedback.store import StoreUnavailable
-from cds_service.feedback.store import create_schema
-from cds_service.feedback.store import make_engine
 from cds_service.feedback.store import make_sessionmaker
 from cds_service.settings import Settings
 
@@ -57,22 +55,6 @@ def ledger_uuids(engine: Engine) -> set[str]:
 def spooled_uuids(directory: Path) -> set[str]:
     text = "".join(path.read_text() for path in directory.glob("*.jsonl"))
     return {uuid for uuid in (f"uuid-{n}-{s}" for n in range(100) for s in "ab") if uuid in text}
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 _released = threading.Event()
