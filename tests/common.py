@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -98,3 +99,11 @@ def hook_request(hook: str, patient: str, record: list[dict[str, Any]],
             "prefetch": prefetch_from_bundle(PREFETCH, {"resourceType": "Bundle",
                                                         "type": "collection",
                                                         "entry": entries})}
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

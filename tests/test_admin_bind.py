@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from cds_service.settings import Settings
+from tests.common import free_port
 from tests.common import scenario_request
 from tests.loopback import CountingHandler
 from tests.loopback import Seen
@@ -90,13 +90,6 @@ class _Stalling(CountingHandler):
         self.end_headers()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _get(url: str, timeout: float) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -109,7 +102,7 @@ def _get(url: str, timeout: float) -> tuple[int, bytes]:
 def test_under_gunicorn_probes_answer_while_every_hook_thread_waits_and_logs_are_json(
     tmp_path: Path,
 ) -> None:
-    public, operator = _free_port(), _free_port()
+    public, operator = free_port(), free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("CDS_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(CDS_DATABASE_URL=f"sqlite:///{tmp_path / 'served.sqlite3'}",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,8 @@ import pytest
 from cds_service import cli
 from cds_service import prefork
 from tests.common import capture_gunicorn_options
+from tests.common import free_port
 from tests.common import scenario_request
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_serve_passes_flags_and_settings_to_gunicorn(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,7 +54,7 @@ def test_catalog_lists_every_recommendation(capsys: pytest.CaptureFixture[str]) 
 
 @pytest.mark.slow
 def test_serve_runs_the_service_under_gunicorn(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
     env["CDS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'served.sqlite3'}"
     process = subprocess.Popen(

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from cds_service.gunicorn_metrics import remove_dir
 from cds_service.gunicorn_metrics import use_multiprocess_dir
 from cds_service.settings import Settings
 from tests.common import FIXTURES_DIR
+from tests.common import free_port
 from tests.common import load_json
 from tests.common import scenario_request
 
@@ -234,13 +234,6 @@ def test_serve_makes_a_metrics_dir_unless_the_operator_named_one(
     assert chosen.is_dir()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=5) as response:
         body: bytes = response.read()
@@ -250,7 +243,7 @@ def _get(url: str) -> bytes:
 @pytest.mark.slow
 def test_every_gunicorn_worker_reports_the_calls_of_all(tmp_path: Path) -> None:
     # Without the shared multiprocess directory each worker would count only its own calls.
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("CDS_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env["CDS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'served.sqlite3'}"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from urllib.parse import urlsplit
 from tests.browser.fhir_server import FhirServer
 from tests.common import FIXTURES_DIR
 from tests.common import ROOT
+from tests.common import free_port
 from tests.common import load_json
 
 JsonObject = dict[str, Any]
@@ -88,17 +88,10 @@ class ServedService:
         return {row["id"]: row for row in body["recommendations"]}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def start_service(folder: Path) -> Iterator[ServedService]:
     """Serve the service (one worker, trust off, ``CDS_TODAY`` of the scenarios) until exit."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
     env.update(CDS_DATABASE_URL=f"sqlite:///{folder / 'cds.sqlite3'}", CDS_TODAY=TODAY)
     log = folder / "service.log"

@@ -16,6 +16,7 @@ import pytest
 from dockerfile_parse import DockerfileParser
 
 from tests.common import ROOT
+from tests.common import free_port
 from tests.deploy.common import DOCKERFILE
 from tests.deploy.common import GUNICORN_CONF
 from tests.deploy.common import exec_form
@@ -34,13 +35,6 @@ def _healthcheck_command() -> list[str]:
     options, _, command = _instruction("HEALTHCHECK").partition("CMD ")
     assert "--timeout=" in options and "--interval=" in options
     return exec_form(command)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _listening(port: int) -> bool:
@@ -104,7 +98,7 @@ def test_every_copied_path_is_in_the_build_context() -> None:
 def test_the_healthcheck_passes_on_the_served_config_and_fails_once_it_stops(
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
     env["CDS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'served.sqlite3'}"
     process = subprocess.Popen(

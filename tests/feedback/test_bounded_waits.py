@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from tests.auth.signing import PUBLIC_BASE
 from tests.auth.signing import Signer
 from tests.auth.signing import bearer
 from tests.auth.signing import generate_key
+from tests.common import free_port
 from tests.common import ledger_written
 from tests.common import scenario_request
 from tests.feedback.databases import TcpProxy
@@ -282,13 +282,6 @@ def test_a_locked_sqlite_store_costs_feedback_a_503_in_seconds(
     assert client.post(f"{SERVICE_URL}/feedback", json=feedback(card)).status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, float]:
     """(status, seconds) of one request; status 0 when it got no answer within 30 s."""
     started = time.monotonic()
@@ -308,7 +301,7 @@ def test_feedback_on_a_hung_database_never_takes_every_thread_from_healthz(
 ) -> None:
     # gunicorn with one worker of two threads: four feedback posts at a hung database must not
     # hold both threads for the whole hang, or /healthz (the liveness probe) times out.
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("CDS_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update({"CDS_DATABASE_URL": via_proxy(migrated_postgres, proxy.port),

@@ -14,7 +14,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.common import free_port
 from tests.common import scenario_request
 
 SCENARIO = "pecoma-lung-metastases-doxorubicin"
@@ -35,13 +35,6 @@ KILLS = 3
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _workers(master: int) -> set[int]:
@@ -117,7 +110,7 @@ def test_every_card_answered_by_a_killed_worker_is_in_the_ledger_or_logged(
     tmp_path: Path,
 ) -> None:
     database = tmp_path / "served.sqlite3"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("CDS_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update({"CDS_DATABASE_URL": f"sqlite:///{database}", "CDS_TODAY": TODAY})

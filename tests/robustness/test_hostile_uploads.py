@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.common import free_port
 from tests.common import scenario_request
 
 pytestmark = pytest.mark.slow
@@ -48,17 +49,10 @@ class Served:
         return sock
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serving(tmp_path: Path, threads: int = 2, **settings: str) -> Iterator[Served]:
     """``cds-service serve`` with one worker of ``threads`` threads and the given CDS_ settings."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
     env.update({"CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'served.sqlite3'}",
                 "CDS_TODAY": "2026-11-22", **settings})
