@@ -76,9 +76,10 @@ CONCURRENT = {20: 800, 1200: 120}
 CONCURRENT_CAP_S = 10.0
 SETTLE_S = 1.0
 """Pause before each throughput measurement. The clients' keep-alive connections stay with the
-worker that accepted them, and a worker still busy with the previous measurement's last large
-call loses every accept race: all eight connections then land on the other worker, which runs
-alone on one core (seen: half the throughput, the machine 40 % idle)."""
+worker that accepted them, and under the former ``gthread`` worker a worker still busy with the
+previous measurement's last large call lost every accept race: all eight connections then landed
+on the other worker, which ran alone on one core (seen: half the throughput, the machine 40 %
+idle). Kept under the asyncio worker so that runs remain comparable."""
 FHIR_PATH = {20: 60, 1200: 30}
 FHIR_PATH_CAP_S = 6.0
 FIRST_SIGHT_SEQUENTIAL = {20: 200, 1200: 50}
