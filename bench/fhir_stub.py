@@ -11,9 +11,8 @@ from typing import Any
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
-from records import searchset
-
-JsonObject = dict[str, Any]
+from bench.records import JsonObject
+from bench.records import searchset
 
 
 class FhirStub:

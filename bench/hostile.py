@@ -1,4 +1,4 @@
-"""Hostile-client figures: ``.venv/bin/python bench/hostile.py`` (about 2 minutes).
+"""Hostile-client figures: ``.venv/bin/python -m bench.hostile`` (about 2 minutes).
 
 Two measurements against ``cds-service serve`` on loopback with its defaults (CPU-count workers,
 4 threads), printed as Markdown:
@@ -29,12 +29,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import records
-from load import Body
-from load import Client
-from server import ServiceProcess
-from server import memory_of
-
+from bench import records
+from bench.load import Body
+from bench.load import Client
+from bench.server import ServiceProcess
+from bench.server import memory_of
 from cds_service.hooks.prefetch import prefetch_from_bundle
 from cds_service.hooks.services import PREFETCH
 

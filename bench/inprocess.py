@@ -6,23 +6,29 @@ keeps laps; serialising the response is timed here.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import statistics
 import time
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Flask
-from records import ROOT
 
+from bench.records import ROOT
 from cds_service.app import create_app
 from cds_service.case.select import select_resources
 from cds_service.hooks.models import CdsResponse
+from cds_service.hooks.models import HookRequest
 from cds_service.hooks.services import get_service
 from cds_service.settings import Settings
 from cds_service.stages import Stage
+from cds_service.state import service_state
+
+if TYPE_CHECKING:  # pyinstrument is optional (the bench extra), imported when profiling
+    from pyinstrument.frame import Frame
 
 BASE_URL = "http://127.0.0.1:8080"
 
@@ -41,7 +47,7 @@ STAGE_MEANING = {
 }
 
 
-def make_app(database: Path, today: Any) -> Flask:
+def make_app(database: Path, today: dt.date) -> Flask:
     """The service as ``cds-service serve`` builds it: default settings, a fixed today."""
     app: Flask = create_app(Settings(database_url=f"sqlite:///{database}", today=today))
     return app
@@ -80,7 +86,7 @@ class Laps:
     def __init__(self) -> None:
         self.ms: dict[str, float] = {}
 
-    def requested(self, request: Any) -> None:
+    def requested(self, request: HookRequest) -> None:
         """Nothing to note."""
 
     def timed(self, stage: Stage, seconds: float) -> None:
@@ -91,7 +97,7 @@ class Laps:
 def time_stages(app: Flask, service_id: str, body: bytes, runs: int) -> StageTimes:
     """Time one call stage by stage (the pipeline's own stages, then serialising), then whole;
     ``runs`` times each, after one warm-up."""
-    state = app.extensions["cds_service"]
+    state = service_state(app)
     guidance, registry = state.guidance, state.registry
     service = get_service(service_id)
     result = StageTimes(samples={stage: [] for stage in STAGES})
@@ -144,7 +150,7 @@ def profile_call(
     """
     from pyinstrument import Profiler
 
-    registry = app.extensions["cds_service"].registry
+    registry = service_state(app).registry
     registry.call(service_id, body, BASE_URL)  # warm caches first
     profiler = Profiler(interval=0.0002)
     profiler.start()
@@ -157,7 +163,7 @@ def profile_call(
     assert root is not None
     totals: dict[tuple[str, str], list[float]] = {}
 
-    def walk(frame: Any, on_stack: frozenset[tuple[str, str]]) -> None:
+    def walk(frame: Frame, on_stack: frozenset[tuple[str, str]]) -> None:
         key = (_function_name(frame), _location(frame))
         entry = totals.setdefault(key, [0.0, 0.0])
         entry[0] += frame.total_self_time
@@ -173,13 +179,13 @@ def profile_call(
     return duration / runs * 1000, spots
 
 
-def _function_name(frame: Any) -> str:
+def _function_name(frame: Frame) -> str:
     path = frame.file_path or ""
     module = _short_path(path).removesuffix(".py").replace("/", ".")
     return f"{module}.{frame.function}" if frame.function else module
 
 
-def _location(frame: Any) -> str:
+def _location(frame: Frame) -> str:
     return f"{_short_path(frame.file_path or '')}:{frame.line_no or 0}"
 
 

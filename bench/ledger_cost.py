@@ -84,7 +84,7 @@ def measure(work: Path, calls: int) -> list[SubmitCost]:
     return results
 
 
-if __name__ == "__main__":  # a quick look: python bench/ledger_cost.py
+if __name__ == "__main__":  # a quick look: python -m bench.ledger_cost
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="cds-bench-ledger-") as tmp:

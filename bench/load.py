@@ -11,7 +11,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+
+from bench.records import JsonObject
 
 _PLACEHOLDER = "bench-hook-instance-placeholder"
 
@@ -27,7 +28,7 @@ class Body:
     nothing the service remembers from earlier calls (validation outcomes) applies.
     """
 
-    def __init__(self, request: dict[str, Any], *, fresh_resources: bool = False) -> None:
+    def __init__(self, request: JsonObject, *, fresh_resources: bool = False) -> None:
         request = {**request, "hookInstance": _PLACEHOLDER}
         if fresh_resources:
             request["prefetch"] = {key: _versioned(value)
@@ -40,7 +41,7 @@ class Body:
         return str(uuid.uuid4()).encode().join(self._parts)
 
 
-def _versioned(prefetched: Any) -> Any:
+def _versioned(prefetched: object) -> object:
     """A prefetched resource or searchset whose resources carry the placeholder as versionId."""
     if not isinstance(prefetched, dict):
         return prefetched

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from inprocess import HotSpot
-from records import ROOT
+from bench.inprocess import HotSpot
+from bench.records import ROOT
 
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<path>[^()]*?)(?::(?P<line>\d+))?\)$")
 

@@ -51,8 +51,11 @@ CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 
-# (LOINC, display, UCUM unit, low, high, decimals) — adult reference intervals.
-LABS = (
+Measurement = tuple[str, str, str, float, float, int]
+"""A lab test or vital sign: LOINC, display, UCUM unit, normal low and high, decimals."""
+
+# Adult reference intervals.
+LABS: tuple[Measurement, ...] = (
     ("718-7", "Hemoglobin [Mass/volume] in Blood", "g/dL", 13.5, 17.5, 1),
     ("4544-3", "Hematocrit [Volume Fraction] of Blood by Automated count", "%", 41.0, 53.0, 1),
     ("6690-2", "Leukocytes [#/volume] in Blood by Automated count", "10*3/uL", 4.5, 11.0, 1),
@@ -83,8 +86,7 @@ LABS = (
     ("3016-3", "Thyrotropin [Units/volume] in Serum or Plasma", "m[IU]/L", 0.4, 4.0, 2),
 )
 
-# (LOINC, display, UCUM unit, low, high, decimals)
-VITALS = (
+VITALS: tuple[Measurement, ...] = (
     ("8867-4", "Heart rate", "/min", 58, 96, 0),
     ("9279-1", "Respiratory rate", "/min", 12, 20, 0),
     ("8310-5", "Body temperature", "Cel", 36.2, 37.6, 1),
@@ -185,7 +187,7 @@ class _History:
         value = round(self._rng.uniform(low - spread, high + spread), decimals)
         return int(value) if decimals == 0 else value
 
-    def _quantity_observation(self, row: tuple[Any, ...], category: str, prefix: str) -> JsonObject:
+    def _quantity_observation(self, row: Measurement, category: str, prefix: str) -> JsonObject:
         code, display, unit, low, high, decimals = row
         day = self._date()
         value = self._value(low, high, decimals)
@@ -320,8 +322,9 @@ class _History:
         }
 
 
-def _load(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+def _load(path: Path) -> JsonObject:
+    loaded: JsonObject = json.loads(path.read_text(encoding="utf-8"))
+    return loaded
 
 
 def core_resources() -> list[JsonObject]:
@@ -354,7 +357,7 @@ def searchset(resources: list[JsonObject]) -> JsonObject:
 def patient_view_request(prefetch: JsonObject | None, *,
                          fhir_server: str | None = None) -> JsonObject:
     """The scenario's patient-view call with ``prefetch`` (omitted when None)."""
-    request: JsonObject = _load(SCENARIO_DIR / "patient-view.json")
+    request = _load(SCENARIO_DIR / "patient-view.json")
     if prefetch is not None:
         request["prefetch"] = prefetch
     if fhir_server is not None:

@@ -7,15 +7,17 @@ from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
-from typing import Any
+from typing import TypedDict
 
-from inprocess import STAGE_MEANING
-from inprocess import STAGES
-from inprocess import HotSpot
-from inprocess import StageTimes
-from ledger_cost import SubmitCost
-from load import Run
-from server import Memory
+from bench.hostile import LargeRecords
+from bench.hostile import SlowUploads
+from bench.inprocess import STAGE_MEANING
+from bench.inprocess import STAGES
+from bench.inprocess import HotSpot
+from bench.inprocess import StageTimes
+from bench.ledger_cost import SubmitCost
+from bench.load import Run
+from bench.server import Memory
 
 
 @dataclass
@@ -42,13 +44,35 @@ class Target:
     first_sight: float | None = None
 
 
+class RecordRow(TypedDict):
+    """One row of the records table: a record size and what the service made of it.
+
+    Attributes:
+        size: resources in the record.
+        bytes: size of the patient-view body.
+        types: resources by type, most frequent first (``"Observation 900, ..."``).
+        decoded: prefetched resources the sieve kept and decoded whole.
+        selected: resources the selector kept, of the record's (``"29 of 1200"``).
+        pv_cards: cards of the patient-view call.
+        os_cards: cards of the order-sign call.
+    """
+
+    size: int
+    bytes: int
+    types: str
+    decoded: str
+    selected: str
+    pv_cards: int
+    os_cards: int
+
+
 @dataclass
 class Results:
     """Everything one run measured."""
 
     machine: dict[str, str] = field(default_factory=dict)
     conditions: list[str] = field(default_factory=list)
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[RecordRow] = field(default_factory=list)
     stages: dict[tuple[int, str], StageTimes] = field(default_factory=dict)
     ledger_cost: list[SubmitCost] = field(default_factory=list)
     sequential: dict[tuple[int, str, bool], Run] = field(default_factory=dict)
@@ -57,10 +81,10 @@ class Results:
     first_sight_concurrent: dict[int, Run] = field(default_factory=dict)
     fhir_path: dict[int, tuple[Run, float, int]] = field(default_factory=dict)
     memory: list[tuple[str, Memory]] = field(default_factory=list)
-    slow_uploads: Any = None
-    """bench/hostile.py's SlowUploads, when measured."""
-    large_records: Any = None
-    """bench/hostile.py's LargeRecords, when measured."""
+    slow_uploads: SlowUploads | None = None
+    """Hook calls under slow uploads (bench/hostile.py), when measured."""
+    large_records: LargeRecords | None = None
+    """Worker memory under large records (bench/hostile.py), when measured."""
     hostile: list[list[str]] = field(default_factory=list)
     """Rows of the hostile-client table (bench/hostile.py): measurement, figures, target."""
     jwt_note: str = ""

@@ -1,4 +1,4 @@
-"""Run every benchmark and rewrite ``bench/RESULTS.md``: ``.venv/bin/python bench/run.py``.
+"""Run every benchmark and rewrite ``bench/RESULTS.md``: ``.venv/bin/python -m bench.run``.
 
 Steps: build the synthetic records and check them (R4B-valid, same cards at every size); time
 each pipeline stage in process; profile the 1,200-resource patient-view call; then, against
@@ -24,38 +24,39 @@ import time
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import hostile
-import ledger_cost
-import pyspy
-import records
-from fhir_stub import FhirStub
-from inprocess import make_app
-from inprocess import profile_call
-from inprocess import time_stages
-from jwt_tokens import TokenSigner
-from load import Body
-from load import Client
-from load import Run
-from load import concurrent
-from load import sequential
-from records import ORDER_SIGN_CARDS
-from records import PATIENT_VIEW_CARDS
-from records import SIZES
-from report import Results
-from report import Target
-from report import render
-from server import ServerDidNotStart
-from server import ServiceProcess
 
 import cds_service
+from bench import hostile
+from bench import ledger_cost
+from bench import pyspy
+from bench import records
+from bench.fhir_stub import FhirStub
+from bench.inprocess import make_app
+from bench.inprocess import profile_call
+from bench.inprocess import time_stages
+from bench.jwt_tokens import TokenSigner
+from bench.load import Body
+from bench.load import Client
+from bench.load import HeaderFactory
+from bench.load import Run
+from bench.load import concurrent
+from bench.load import sequential
+from bench.records import ORDER_SIGN_CARDS
+from bench.records import PATIENT_VIEW_CARDS
+from bench.records import SIZES
+from bench.records import JsonObject
+from bench.report import Results
+from bench.report import Target
+from bench.report import render
+from bench.server import ServerDidNotStart
+from bench.server import ServiceProcess
 from cds_service.fhir.parse import resource_problems
 from cds_service.hooks.prefetch import prefetch_from_bundle
 from cds_service.hooks.services import PREFETCH
+from cds_service.state import service_state
 
 HERE = Path(__file__).resolve().parent
-COMMAND = ".venv/bin/python bench/run.py"
+COMMAND = ".venv/bin/python -m bench.run"
 PV, OS = "sts-patient-view", "sts-order-sign"
 FIRST_SIGHT = "first sight"
 """Key of the patient-view bodies whose resources are new JSON on every request (see Body)."""
@@ -75,9 +76,10 @@ CONCURRENT = {20: 800, 1200: 120}
 CONCURRENT_CAP_S = 10.0
 SETTLE_S = 1.0
 """Pause before each throughput measurement. The clients' keep-alive connections stay with the
-worker that accepted them, and a worker still busy with the previous measurement's last large
-call loses every accept race: all eight connections then land on the other worker, which runs
-alone on one core (seen: half the throughput, the machine 40 % idle)."""
+worker that accepted them, and under the former ``gthread`` worker a worker still busy with the
+previous measurement's last large call lost every accept race: all eight connections then landed
+on the other worker, which ran alone on one core (seen: half the throughput, the machine 40 %
+idle). Kept under the asyncio worker so that runs remain comparable."""
 FHIR_PATH = {20: 60, 1200: 30}
 FHIR_PATH_CAP_S = 6.0
 FIRST_SIGHT_SEQUENTIAL = {20: 200, 1200: 50}
@@ -149,7 +151,7 @@ def _console_log() -> None:
 
 def _build_records(
     results: Results,
-) -> tuple[dict[tuple[int, str], Body], dict[int, list[Any]]]:
+) -> tuple[dict[tuple[int, str], Body], dict[int, list[JsonObject]]]:
     log.info("building records %s", ", ".join(map(str, SIZES)))
     all_records = {size: records.build_record(size) for size in SIZES}
     largest = all_records[max(SIZES)]
@@ -207,7 +209,7 @@ def _in_process(results: Results, work: Path, bodies: dict[tuple[int, str], Body
     except ImportError:
         results.profile_note = ("pyinstrument is not installed: `.venv/bin/pip install -e "
                                 "'.[bench]'` and rerun.")
-    app.extensions["cds_service"].engine.dispose()
+    service_state(app).engine.dispose()
 
 
 def _quiet_logs(path: Path) -> None:
@@ -228,14 +230,14 @@ def _hostile(results: Results, work: Path, scale: float) -> None:
         service.start()
         hold = HOSTILE_HOLD_S if scale == 1.0 else HOSTILE_HOLD_S / 3
         log.info("slow uploads: %d connections held %g s", HOSTILE_SLOW, hold)
-        results.slow_uploads = hostile.slow_uploads(service, connections=HOSTILE_SLOW,
-                                                    hold_s=hold)
+        slow = hostile.slow_uploads(service, connections=HOSTILE_SLOW, hold_s=hold)
         rounds = HOSTILE_ROUNDS if scale == 1.0 else 1
         log.info("large records: %d clients x %d calls of %g MiB", HOSTILE_CLIENTS, rounds,
                  HOSTILE_RECORD_MB)
-        results.large_records = hostile.large_records(
-            service, megabytes=HOSTILE_RECORD_MB, clients=HOSTILE_CLIENTS, rounds=rounds)
-    results.hostile = results.slow_uploads.rows() + results.large_records.rows()
+        large = hostile.large_records(service, megabytes=HOSTILE_RECORD_MB,
+                                      clients=HOSTILE_CLIENTS, rounds=rounds)
+    results.slow_uploads, results.large_records = slow, large
+    results.hostile = slow.rows() + large.rows()
 
 
 def _service_env(work: Path, name: str, trusted_issuers: str | None) -> dict[str, str]:
@@ -250,7 +252,7 @@ def _service_env(work: Path, name: str, trusted_issuers: str | None) -> dict[str
 
 
 def _over_http(results: Results, work: Path, bodies: dict[tuple[int, str], Body],
-               all_records: dict[int, list[Any]], scale: float, *, jwt: bool) -> None:
+               all_records: dict[int, list[JsonObject]], scale: float, *, jwt: bool) -> None:
     signer = None
     if jwt:
         try:
@@ -354,8 +356,8 @@ def _first_sight(results: Results, base_url: str, bodies: dict[tuple[int, str], 
         results.first_sight_concurrent[size] = _checked(run, PV, results)
 
 
-def _warm_up(base_url: str, bodies: dict[tuple[int, str], Body], headers: Any, *,
-             jwt: bool) -> None:
+def _warm_up(base_url: str, bodies: dict[tuple[int, str], Body],
+             headers: HeaderFactory | None, *, jwt: bool) -> None:
     log.info("warming up every worker on every record size")
     for size in SIZES:
         for hook in (PV, OS):
@@ -376,7 +378,7 @@ def _checked(run: Run, hook: str, results: Results) -> Run:
     return run
 
 
-def _fhir_path(results: Results, base_url: str, all_records: dict[int, list[Any]],
+def _fhir_path(results: Results, base_url: str, all_records: dict[int, list[JsonObject]],
                scale: float) -> None:
     stub = FhirStub(FHIR_DELAY_S).start()
     request = records.patient_view_request(None, fhir_server=stub.url)
