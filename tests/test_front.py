@@ -1,4 +1,5 @@
-"""The buffering front (``cds_service/front.py``) in process: ASGI messages in, answers out.
+"""The buffering front (``cds_service/operations/front.py``) in process: ASGI messages in,
+answers out.
 
 tests/robustness/test_hostile_uploads.py runs the same faults through the real server.
 """
@@ -13,8 +14,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from cds_service.front import SPOOL_BYTES
-from cds_service.front import BufferingFront
+from cds_service.operations.front import SPOOL_BYTES
+from cds_service.operations.front import BufferingFront
 from tests.common import issue_codes
 from tests.common import scenario_request
 

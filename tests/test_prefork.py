@@ -18,12 +18,12 @@ from prometheus_client import generate_latest
 from sqlalchemy import func
 from sqlalchemy import select
 
-from cds_service import prefork
 from cds_service.case.select import select_resources
 from cds_service.feedback.ledger import LedgerWriter
 from cds_service.feedback.schema import CardIssued
 from cds_service.feedback.schema import HookCallRecord
 from cds_service.hooks.services import PREFETCH
+from cds_service.operations import prefork
 from tests.common import scenario_request
 
 

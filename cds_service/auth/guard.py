@@ -14,12 +14,12 @@ from flask import current_app
 from flask import g
 from flask import request
 
-from cds_service import metrics
 from cds_service.auth.issuers import parse_trusted_issuers
 from cds_service.feedback.engine import wait_limit
 from cds_service.feedback.replay import ReplayStore
 from cds_service.feedback.store import StoreUnavailable
 from cds_service.hooks.errors import ServiceUnavailable
+from cds_service.operations import metrics
 from cds_service.settings import Settings
 
 if TYPE_CHECKING:

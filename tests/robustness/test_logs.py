@@ -1,8 +1,8 @@
 """Structured logs: one JSON object per line, tagged with the call; no patient data, no token.
 
 The logs of a full run (cards, a FHIR fetch with a token, failures of every kind) are captured as
-the service writes them (``cds_service.logs.JsonFormatter``) and searched for the patient's name,
-birth date and identifier and for the access token.
+the service writes them (``cds_service.operations.logs.JsonFormatter``) and searched for the
+patient's name, birth date and identifier and for the access token.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import pytest
 import responses
 from flask import Flask
 
-from cds_service import logs
 from cds_service.app import create_app
 from cds_service.guidelines import engine as guideline_engine
 from cds_service.hooks.services import PREFETCH
+from cds_service.operations import logs
 from cds_service.settings import Settings
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
