@@ -30,8 +30,8 @@ from cds_service.operations import metrics
 from cds_service.pipeline import Pipeline
 from cds_service.registry import ServiceRegistry
 from cds_service.settings import Settings
-from cds_service.state import STATE_KEY
 from cds_service.state import ServiceState
+from cds_service.state import set_service_state
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json = OrjsonProvider(app)  # orjson-encoded responses, in the catalogue's key order
-    app.extensions[STATE_KEY] = ServiceState(
-        settings, catalogue, registry, engine, guidance, verifier
-    )
+    set_service_state(app, ServiceState(settings, catalogue, registry, engine, guidance, verifier))
     _init_cors(app, settings)
     _register_error_handlers(app)
     logs.init_app(app)  # first, so that every later log line is tagged

@@ -47,8 +47,10 @@ STAGES: tuple[tuple[str, ...], ...] = (
     # over the scenarios
     ("cds_service.registry", "cds_service.calllog", "cds_service.evaluate",
      "cds_service.scenarios", "cds_service.validation"),
-    # 10: HTTP views, the app and the processes serving it
-    ("cds_service.state", "cds_service.hooks.blueprint", "cds_service.web", "cds_service.openapi",
+    # 10: HTTP views and the JWT guard in front of them (both read the app's state), the app and
+    # the processes serving it
+    ("cds_service.state", "cds_service.hooks.blueprint", "cds_service.auth.guard",
+     "cds_service.web", "cds_service.openapi",
      "cds_service.app", "cds_service.cli", "cds_service.operations.health",
      "cds_service.operations.admin", "cds_service.operations.prefork",
      "cds_service.operations.gunicorn_config", "cds_service.operations.gunicorn_logging",

@@ -27,6 +27,7 @@ from cds_service.guidelines import engine as guideline_engine
 from cds_service.hooks.services import PREFETCH
 from cds_service.operations import logs
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
 from tests.common import scenario_request
@@ -65,7 +66,7 @@ def debug_app(make_settings: Callable[..., Settings]) -> Iterator[Flask]:
     """The service logging everything it can (``CDS_LOG_LEVEL=DEBUG``)."""
     app = create_app(make_settings(log_level="DEBUG", today=TODAY))
     yield app
-    app.extensions["cds_service"].close()
+    service_state(app).close()
     logging.getLogger("cds_service").setLevel(logging.INFO)
 
 
@@ -203,7 +204,7 @@ def test_a_full_run_logs_no_token_no_name_no_birth_date_no_identifier(
         monkeypatch.setattr("cds_service.pipeline.resolve", explode)
         statuses.append(client.post("/cds-services/sts-patient-view", json=_call()).status_code)
     finally:
-        app.extensions["cds_service"].close()
+        service_state(app).close()
         logging.getLogger("cds_service").setLevel(logging.INFO)
 
     assert statuses == [200, 412, 200, 400, 400, 400, 200, 500]
