@@ -11,9 +11,6 @@ from flask import jsonify
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
-from cds_service import admin
-from cds_service import logs
-from cds_service import metrics
 from cds_service.auth import guard
 from cds_service.auth.guard import load_verifier
 from cds_service.feedback.ledger import LedgerWriter
@@ -27,11 +24,14 @@ from cds_service.hooks.errors import CdsError
 from cds_service.hooks.errors import Issue
 from cds_service.hooks.errors import operation_outcome
 from cds_service.jsonio import OrjsonProvider
+from cds_service.operations import admin
+from cds_service.operations import logs
+from cds_service.operations import metrics
 from cds_service.pipeline import Pipeline
 from cds_service.registry import ServiceRegistry
 from cds_service.settings import Settings
-from cds_service.state import STATE_KEY
 from cds_service.state import ServiceState
+from cds_service.state import set_service_state
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json = OrjsonProvider(app)  # orjson-encoded responses, in the catalogue's key order
-    app.extensions[STATE_KEY] = ServiceState(
-        settings, catalogue, registry, engine, guidance, verifier
-    )
+    set_service_state(app, ServiceState(settings, catalogue, registry, engine, guidance, verifier))
     _init_cors(app, settings)
     _register_error_handlers(app)
     logs.init_app(app)  # first, so that every later log line is tagged
@@ -84,9 +82,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.init_app(app)  # before the JWT guard, so refused requests are timed and counted
     guard.init_app(app, admin.OPERATOR_PATHS)  # operator endpoints: no JWT, like /metrics
 
-    from cds_service import health
     from cds_service import openapi
     from cds_service.hooks import blueprint
+    from cds_service.operations import health
     from cds_service.web import dashboard
     from cds_service.web import pages
 

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
-from cds_service import metrics
 from cds_service.guidance import Decision
 from cds_service.hooks.errors import CdsError
 from cds_service.hooks.errors import PreconditionFailed
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.prefetch import PatientRecord
-from cds_service.logs import bind_call
+from cds_service.operations import metrics
+from cds_service.operations.logs import bind_call
 from cds_service.stages import Stage
 from cds_service.vocabulary import SERVICE_IDS
 

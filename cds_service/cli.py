@@ -15,12 +15,12 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from cds_service.gunicorn_config import GunicornConfigError
-from cds_service.gunicorn_config import listeners
-from cds_service.gunicorn_config import read_config_file
-from cds_service.gunicorn_config import service_options
-from cds_service.gunicorn_metrics import remove_dir
-from cds_service.gunicorn_metrics import use_multiprocess_dir
+from cds_service.operations.gunicorn_config import GunicornConfigError
+from cds_service.operations.gunicorn_config import listeners
+from cds_service.operations.gunicorn_config import read_config_file
+from cds_service.operations.gunicorn_config import service_options
+from cds_service.operations.gunicorn_metrics import remove_dir
+from cds_service.operations.gunicorn_metrics import use_multiprocess_dir
 from cds_service.settings import Settings
 
 
@@ -66,7 +66,7 @@ def _reason(exc: BaseException) -> str:
 
 def _serve_error(message: str, exc: BaseException | None = None) -> None:
     """Write why ``serve`` stops as one JSON line on stderr, like every line the service writes."""
-    from cds_service.logs import JsonFormatter
+    from cds_service.operations.logs import JsonFormatter
 
     record = logging.makeLogRecord({"name": "cds_service.cli", "levelno": logging.CRITICAL,
                                     "levelname": "CRITICAL", "msg": message})

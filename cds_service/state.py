@@ -1,6 +1,6 @@
 """The app's state: what the views and the processes serving the app read, built once by
-``app.create_app`` and kept under ``Flask.extensions[STATE_KEY]``; read it with ``service_state``
-(or ``state_of``, for whatever WSGI app gunicorn loaded)."""
+``app.create_app`` and kept under ``Flask.extensions[STATE_KEY]`` by ``set_service_state``; read it
+with ``service_state`` (or ``state_of``, for whatever WSGI app gunicorn loaded)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,11 @@ class ServiceState:
         """Write the pending card-ledger rows, then release the database connections."""
         self.registry.ledger.close()
         self.engine.dispose()
+
+
+def set_service_state(app: Flask, state: ServiceState) -> None:
+    """Make ``state`` the state of ``app``."""
+    app.extensions[STATE_KEY] = state
 
 
 def service_state(app: Flask | None = None) -> ServiceState:

@@ -48,7 +48,9 @@ def shipped_terminology() -> Terminology:
 
 def ledger_written(app: Any) -> None:
     """Wait until the card ledger holds what the calls to ``app`` queued (written in background)."""
-    assert app.extensions["cds_service"].registry.ledger.flush(timeout_s=30), "ledger not written"
+    from cds_service.state import service_state
+
+    assert service_state(app).registry.ledger.flush(timeout_s=30), "ledger not written"
 
 
 def load_json(path: Path) -> Any:

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from cds_service.app import create_app
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from cds_service.terminology import Terminology
 from tests.common import shipped_terminology
 
@@ -61,7 +62,7 @@ def app(settings: Settings) -> Iterator[Flask]:
     """The service built by the factory."""
     app = create_app(settings)
     yield app
-    app.extensions["cds_service"].close()
+    service_state(app).close()
 
 
 @pytest.fixture
@@ -82,4 +83,4 @@ def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
 
     yield build
     for app in apps:
-        app.extensions["cds_service"].close()
+        service_state(app).close()

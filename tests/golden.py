@@ -36,6 +36,7 @@ from cds_service.guidelines.versioning import load_version
 from cds_service.guidelines.versioning import semver_key
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
 from tests.common import scenario_request
@@ -109,7 +110,7 @@ def current_cards(fixtures_dir: Path = FIXTURES_DIR) -> Cards:
                                            f"{response.status_code} {body}")
                     cards[f"{scenario}/{call['request']}"] = [normalise(c) for c in body["cards"]]
             finally:
-                app.extensions["cds_service"].close()
+                service_state(app).close()
     return dict(sorted(cards.items()))
 
 

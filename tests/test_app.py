@@ -10,6 +10,7 @@ import pytest
 
 from cds_service.app import create_app
 from cds_service.settings import Settings
+from cds_service.state import service_state
 
 
 def test_settings_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,7 +48,7 @@ def test_factory_creates_the_sqlite_database_in_its_directory(
 ) -> None:
     database = tmp_path / "nested" / "dir" / "cds.sqlite3"
     app = create_app(make_settings(database_url=f"sqlite:///{database}"))
-    app.extensions["cds_service"].close()
+    service_state(app).close()
     assert database.exists()
 
 

@@ -20,6 +20,7 @@ from cds_service.identifiers import EXTENSION_KEY
 from cds_service.identifiers import OVERRIDE_REASON_SYSTEM
 from cds_service.identifiers import RECOMMENDATION_SYSTEM
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
 from tests.common import scenario_request
@@ -43,7 +44,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Flask]]
              for today in {today for _, today, _ in CALLS}}
     yield built
     for app in built.values():
-        app.extensions["cds_service"].close()
+        service_state(app).close()
 
 
 def _cards(apps: dict[str, Flask], scenario: str, today: str,
@@ -114,7 +115,7 @@ def test_suggestions_are_valid_fhir_actions(
 def test_offline_evaluate_gives_the_same_cards_as_http(
     apps: dict[str, Flask], scenario: str, today: str, call: dict[str, Any]
 ) -> None:
-    state = apps[today].extensions["cds_service"]
+    state = service_state(apps[today])
     review = evaluate_path(FIXTURES_DIR / scenario, Hook(call["hook"]), state.guidance,
                            state.settings)
     offline = [_comparable(item.card.to_json_dict()) for item in review.issued]

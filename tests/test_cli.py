@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cds_service import cli
-from cds_service import prefork
+from cds_service.operations import prefork
 from tests.common import capture_gunicorn_options
 from tests.common import free_port
 from tests.common import scenario_request
@@ -29,7 +29,7 @@ def test_serve_passes_flags_and_settings_to_gunicorn(monkeypatch: pytest.MonkeyP
 
     assert seen["ran"] and seen["bind"] == ["127.0.0.1:9999"]
     assert (seen["workers"], seen["threads"]) == (3, 2)  # the flag overrides CDS_THREADS
-    assert seen["worker_class"] == "cds_service.front.BufferingWorker"
+    assert seen["worker_class"] == "cds_service.operations.front.BufferingWorker"
     # Warm-up and heap freeze in the master before the fork; FHIR pools in each worker after it.
     assert seen["when_ready"] is prefork.when_ready
     assert seen["post_worker_init"] is prefork.post_worker_init

@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 
 from cds_service.app import create_app
 from cds_service.settings import Settings
+from cds_service.state import service_state
 
 SANDBOX = "https://sandbox.cds-hooks.org"
 
@@ -54,4 +55,4 @@ def test_configured_origins_are_echoed_with_vary(make_settings: Callable[..., Se
         preflight = _preflight(client, "/cds-services/sts-patient-view", "https://evil.example.com")
         assert "Access-Control-Allow-Origin" not in preflight.headers  # type: ignore[attr-defined]
     finally:
-        app.extensions["cds_service"].close()
+        service_state(app).close()

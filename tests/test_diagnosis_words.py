@@ -28,6 +28,7 @@ from cds_service.case.model import Verification
 from cds_service.hooks.prefetch import prefetch_from_bundle
 from cds_service.hooks.services import PREFETCH
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from cds_service.terminology import Terminology
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
@@ -145,7 +146,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     app = create_app(Settings(database_url=f"sqlite:///{root / 'db.sqlite3'}",
                               today=dt.date(2026, 11, 22)))
     yield app
-    app.extensions["cds_service"].close()
+    service_state(app).close()
 
 
 def _card_ids(app: Flask, resources: list[JsonObject], hook: str = "patient-view",

@@ -19,7 +19,7 @@ from cds_service.feedback.store import make_engine
 _PROBE = """
 import json, sys
 from cds_service.app import create_app
-from cds_service.prefork import prepare
+from cds_service.operations.prefork import prepare
 from cds_service.settings import Settings
 prepare(create_app(Settings(database_url=sys.argv[1], trusted_issuers=sys.argv[2] or None)))
 print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & {

@@ -1,4 +1,5 @@
-"""The buffering front (``cds_service/front.py``) in process: ASGI messages in, answers out.
+"""The buffering front (``cds_service/operations/front.py``) in process: ASGI messages in,
+answers out.
 
 tests/robustness/test_hostile_uploads.py runs the same faults through the real server.
 """
@@ -13,8 +14,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from cds_service.front import SPOOL_BYTES
-from cds_service.front import BufferingFront
+from cds_service.operations.front import SPOOL_BYTES
+from cds_service.operations.front import BufferingFront
+from cds_service.state import service_state
 from tests.common import issue_codes
 from tests.common import scenario_request
 
@@ -210,7 +212,7 @@ def test_a_body_waiting_for_room_past_the_timeout_is_408() -> None:
 def test_the_service_answers_through_the_front_as_it_does_directly(app: Flask) -> None:
     call = json.dumps(scenario_request("two-tumours-pecoma-and-ascmn", "patient-view.json"))
     front = BufferingFront.for_app(app, threads=2)
-    assert front.max_body_bytes == app.extensions["cds_service"].settings.max_body_bytes
+    assert front.max_body_bytes == service_state(app).settings.max_body_bytes
     sent = asyncio.run(_call(front, _scope(_chunked()), _parts(call.encode(), 1000)))
     status, body = _answer(sent)
     direct = app.test_client().post("/cds-services/sts-patient-view", data=call)

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 from gunicorn.config import Config
 
-from cds_service.gunicorn_logging import JsonLogger
+from cds_service.operations.gunicorn_logging import JsonLogger
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def test_readyz_stays_200_but_reports_an_unreachable_database(
     def down(session: object) -> None:
         raise StoreUnavailable("down")
 
-    monkeypatch.setattr("cds_service.health.ping", down)
+    monkeypatch.setattr("cds_service.operations.health.ping", down)
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.get_json()["database"] == "unreachable"

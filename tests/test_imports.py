@@ -27,8 +27,8 @@ STAGES: tuple[tuple[str, ...], ...] = (
     # 0: words and settings every stage may use
     ("cds_service", "cds_service.vocabulary", "cds_service.identifiers", "cds_service.uuids",
      "cds_service.jsonio", "cds_service.settings", "cds_service.openapi_bodies"),
-    # 1: logging and metrics
-    ("cds_service.logs", "cds_service.metrics"),
+    # 1: logging and metrics (the rest of operations/ is listed in stage 10)
+    ("cds_service.operations", "cds_service.operations.logs", "cds_service.operations.metrics"),
     # 2: FHIR plumbing and value sets
     ("cds_service.fhir", "cds_service.terminology"),
     # 3: the CDS Hooks wire layer: models, parsing, prefetch, errors, service definitions
@@ -47,12 +47,14 @@ STAGES: tuple[tuple[str, ...], ...] = (
     # over the scenarios
     ("cds_service.registry", "cds_service.calllog", "cds_service.evaluate",
      "cds_service.scenarios", "cds_service.validation"),
-    # 10: HTTP views, the app and the processes serving it
-    ("cds_service.state", "cds_service.hooks.blueprint", "cds_service.web", "cds_service.health",
-     "cds_service.openapi",
-     "cds_service.admin", "cds_service.app", "cds_service.cli", "cds_service.prefork",
-     "cds_service.gunicorn_config", "cds_service.gunicorn_logging",
-     "cds_service.gunicorn_metrics", "cds_service.front"),
+    # 10: HTTP views and the JWT guard in front of them (both read the app's state), the app and
+    # the processes serving it
+    ("cds_service.state", "cds_service.hooks.blueprint", "cds_service.auth.guard",
+     "cds_service.web", "cds_service.openapi",
+     "cds_service.app", "cds_service.cli", "cds_service.operations.health",
+     "cds_service.operations.admin", "cds_service.operations.prefork",
+     "cds_service.operations.gunicorn_config", "cds_service.operations.gunicorn_logging",
+     "cds_service.operations.gunicorn_metrics", "cds_service.operations.front"),
 )
 """The stages, lowest first; a module is in the stage of its longest listed prefix."""
 

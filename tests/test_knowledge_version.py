@@ -14,13 +14,14 @@ from cds_service.app import create_app
 from cds_service.guidelines.versioning import KnowledgeVersion
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import scenario_request
 
 SCENARIO = "ascmn-resected-mri-overdue"  # today 2026-11-22: cards on patient-view and order-sign
 
 
 def _version(app: Flask) -> KnowledgeVersion:
-    version: KnowledgeVersion = app.extensions["cds_service"].guidance.renderer.version
+    version: KnowledgeVersion = service_state(app).guidance.renderer.version
     return version
 
 
@@ -57,13 +58,13 @@ def test_every_card_names_the_version_and_hash_in_its_explanation(tmp_path: Any)
                                                         "contentHash": version.content_hash}
                 assert explanation["recommendationId"] == card["source"]["topic"]["code"]
         finally:
-            app.extensions["cds_service"].close()
+            service_state(app).close()
 
 
 def test_every_card_detail_cites_its_sources_in_full_and_says_it_is_a_draft(tmp_path: Any) -> None:
     app, cards = _cards(tmp_path, "patient-view", "sts-patient-view")
     try:
-        renderer = app.extensions["cds_service"].guidance.renderer
+        renderer = service_state(app).guidance.renderer
         for card in cards:
             rec_id = card["source"]["topic"]["code"]
             spec = renderer.catalogue.get(rec_id)
@@ -75,7 +76,7 @@ def test_every_card_detail_cites_its_sources_in_full_and_says_it_is_a_draft(tmp_
                     f"({role})") in sources
             assert len(card["summary"]) < 140
     finally:
-        app.extensions["cds_service"].close()
+        service_state(app).close()
 
 
 def test_the_ilms_and_ntrk_citations_carry_what_their_documents_give() -> None:

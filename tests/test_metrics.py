@@ -23,10 +23,10 @@ from flask.testing import FlaskClient
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from cds_service import metrics
-from cds_service.gunicorn_metrics import MULTIPROC_DIR_VARIABLE
-from cds_service.gunicorn_metrics import remove_dir
-from cds_service.gunicorn_metrics import use_multiprocess_dir
+from cds_service.operations import metrics
+from cds_service.operations.gunicorn_metrics import MULTIPROC_DIR_VARIABLE
+from cds_service.operations.gunicorn_metrics import remove_dir
+from cds_service.operations.gunicorn_metrics import use_multiprocess_dir
 from cds_service.settings import Settings
 from tests.common import FIXTURES_DIR
 from tests.common import free_port

@@ -23,6 +23,7 @@ from flask import Flask
 
 from cds_service.app import create_app
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.case.common import bundle
 from tests.case.common import resource
 from tests.common import hook_request
@@ -44,7 +45,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     built = create_app(Settings(database_url=f"sqlite:///{root / 'db.sqlite3'}",
                                 today=dt.date(2026, 11, 22)))
     yield built
-    built.extensions["cds_service"].close()
+    service_state(built).close()
 
 
 def _breast(resource_id: str = "brc-cond-1", **fields: Any) -> dict[str, Any]:

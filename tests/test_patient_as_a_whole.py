@@ -26,6 +26,7 @@ from cds_service.hooks.prefetch import prefetch_from_bundle
 from cds_service.hooks.services import PREFETCH
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
 from tests.common import scenario_request
@@ -49,7 +50,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Flask]]
              for today in {today for _, today, _ in CALLS} | {"2026-11-22"}}
     yield built
     for app in built.values():
-        app.extensions["cds_service"].close()
+        service_state(app).close()
 
 
 def post(app: Flask, request: JsonObject) -> list[JsonObject]:

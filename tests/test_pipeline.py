@@ -17,6 +17,7 @@ from cds_service.hooks.errors import PreconditionFailed
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.services import get_service
 from cds_service.stages import Stage
+from cds_service.state import service_state
 from cds_service.vocabulary import Hook
 from tests.common import scenario_request
 
@@ -56,7 +57,7 @@ def _card_ids(cards: list[dict[str, Any]]) -> list[str]:
 def test_the_observer_sees_the_request_and_every_stage_once_in_order(
     app: Flask, scenario: str, hook: Hook
 ) -> None:
-    state = app.extensions["cds_service"]
+    state = service_state(app)
     request = scenario_request(scenario, f"{hook.value}.json")
     recorder = Recorder()
     outcome = state.registry.pipeline.run(get_service(_service_id(hook)),
@@ -71,7 +72,7 @@ def test_the_observer_sees_the_request_and_every_stage_once_in_order(
 def test_the_service_the_offline_review_and_an_unobserved_run_give_the_same_cards(
     app: Flask, scenario: str, hook: Hook
 ) -> None:
-    state = app.extensions["cds_service"]
+    state = service_state(app)
     request = scenario_request(scenario, f"{hook.value}.json")
     served = app.test_client().post(f"/cds-services/{_service_id(hook)}", json=request)
     unobserved = state.registry.pipeline.run(get_service(_service_id(hook)),
@@ -86,7 +87,7 @@ def test_the_service_the_offline_review_and_an_unobserved_run_give_the_same_card
 
 def test_a_stage_that_raises_is_reported_and_the_later_ones_are_not(app: Flask) -> None:
     """A prefetch that lacks a key and no fhirServer: resolve fails with 412."""
-    state = app.extensions["cds_service"]
+    state = service_state(app)
     request = scenario_request("ilms-rms-component", "patient-view.json")
     del request["prefetch"]["conditions"]
     recorder = Recorder()

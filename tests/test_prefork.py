@@ -18,12 +18,14 @@ from prometheus_client import generate_latest
 from sqlalchemy import func
 from sqlalchemy import select
 
-from cds_service import prefork
 from cds_service.case.select import select_resources
 from cds_service.feedback.ledger import LedgerWriter
 from cds_service.feedback.schema import CardIssued
 from cds_service.feedback.schema import HookCallRecord
 from cds_service.hooks.services import PREFETCH
+from cds_service.operations import prefork
+from cds_service.state import service_state
+from cds_service.state import set_service_state
 from tests.common import scenario_request
 
 
@@ -43,7 +45,7 @@ def test_warm_up_writes_no_ledger_row_log_line_or_metric(
 
     assert _samples() == before
     assert [r for r in caplog.records if r.name.startswith("cds_service")] == []
-    with app.extensions["cds_service"].registry.sessions() as session:
+    with service_state(app).registry.sessions() as session:
         for table in (CardIssued, HookCallRecord):
             assert session.scalar(select(func.count()).select_from(table)) == 0
 
@@ -51,7 +53,7 @@ def test_warm_up_writes_no_ledger_row_log_line_or_metric(
 def test_the_warm_up_record_reaches_every_prefetched_type(app: Flask) -> None:
     # Each type's R4B model is built while validating a selected resource of that type.
     sample = json.loads(prefork.WARMUP_RECORD.read_bytes())
-    terminology = app.extensions["cds_service"].guidance.terminology
+    terminology = service_state(app).guidance.terminology
 
     selection = select_resources(sample["resources"], terminology)
 
@@ -123,7 +125,7 @@ def test_the_app_is_prepared_once_where_it_was_loaded(
 def test_a_stopping_worker_writes_its_pending_ledger_rows(app: Flask) -> None:
     # The ledger is written in background: a graceful stop must not lose the last calls' cards,
     # even when the database is slow to answer.
-    state = app.extensions["cds_service"]
+    state = service_state(app)
     sessions = state.registry.sessions
 
     def slow_sessions() -> Any:
@@ -131,7 +133,7 @@ def test_a_stopping_worker_writes_its_pending_ledger_rows(app: Flask) -> None:
         return sessions()
 
     registry = dataclasses.replace(state.registry, ledger=LedgerWriter(slow_sessions, None))
-    app.extensions["cds_service"] = dataclasses.replace(state, registry=registry)
+    set_service_state(app, dataclasses.replace(state, registry=registry))
     response = app.test_client().post(
         "/cds-services/sts-patient-view",
         json=scenario_request("pecoma-uterine-advanced", "patient-view.json"))

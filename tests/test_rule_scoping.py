@@ -18,6 +18,7 @@ from flask import Flask
 from cds_service.app import create_app
 from cds_service.fhir.parse import resource_problems
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests import fhir_records as fr
 
 TODAY = dt.date(2026, 11, 22)
@@ -31,7 +32,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     root: Path = tmp_path_factory.mktemp("scoping")
     built = create_app(Settings(database_url=f"sqlite:///{root / 'db.sqlite3'}", today=TODAY))
     yield built
-    built.extensions["cds_service"].close()
+    service_state(built).close()
 
 
 def cards(app: Flask, hook: str, *resources: fr.JsonObject,

@@ -15,6 +15,7 @@ from cds_service.app import create_app
 from cds_service.hooks.services import PREFETCH
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
 from tests.common import scenario_request
@@ -47,7 +48,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Flask]]
         built[today] = create_app(settings)
     yield built
     for app in built.values():
-        app.extensions["cds_service"].close()
+        service_state(app).close()
 
 
 def _card_ids(body: dict[str, Any]) -> list[str]:

@@ -16,6 +16,7 @@ from flask import Flask
 
 from cds_service.app import create_app
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import scenario_request
 from tests.systems import CPT
 from tests.systems import LOINC
@@ -69,7 +70,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     app = create_app(Settings(database_url=f"sqlite:///{root / 'db.sqlite3'}",
                               today=dt.date(2026, 11, 22)))
     yield app
-    app.extensions["cds_service"].close()
+    service_state(app).close()
 
 
 def _recommended(app: Flask, scenario: str, request_file: str, rec_id: str) -> dict[str, Any]:

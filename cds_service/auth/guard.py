@@ -10,17 +10,17 @@ from typing import Any
 
 from flask import Flask
 from flask import Response
-from flask import current_app
 from flask import g
 from flask import request
 
-from cds_service import metrics
 from cds_service.auth.issuers import parse_trusted_issuers
 from cds_service.feedback.engine import wait_limit
 from cds_service.feedback.replay import ReplayStore
 from cds_service.feedback.store import StoreUnavailable
 from cds_service.hooks.errors import ServiceUnavailable
+from cds_service.operations import metrics
 from cds_service.settings import Settings
+from cds_service.state import service_state
 
 if TYPE_CHECKING:
     from cds_service.auth.verify import JwtVerifier
@@ -106,7 +106,7 @@ def caller_fhir_servers() -> tuple[str, ...] | None:
     Returns:
         None when the service runs open; else the issuer's ``fhir_servers`` (empty = any).
     """
-    if current_app.extensions["cds_service"].verifier is None:
+    if service_state().verifier is None:
         return None
     caller: VerifiedCaller | None = g.get(_CALLER)
     servers = caller.issuer.fhir_servers if caller is not None else None
@@ -114,8 +114,8 @@ def caller_fhir_servers() -> tuple[str, ...] | None:
 
 
 def _authenticate(operator_paths: Sequence[str]) -> Response | None:
-    state = current_app.extensions["cds_service"]
-    verifier: JwtVerifier | None = state.verifier
+    state = service_state()
+    verifier = state.verifier
     # A CORS preflight carries no credentials by design (Fetch standard), so it passes.
     if (verifier is None or request.method == "OPTIONS"
             or not is_protected(request.path, operator_paths)):

@@ -40,8 +40,8 @@ from cds_service.feedback.store import FeedbackStore
 from cds_service.feedback.store import IssuedCard
 from cds_service.feedback.store import StoreUnavailable
 from cds_service.feedback.store import hash_patient_id
-from cds_service.metrics import ledger_cards_not_spooled
-from cds_service.metrics import ledger_write_failed
+from cds_service.operations.metrics import ledger_cards_not_spooled
+from cds_service.operations.metrics import ledger_write_failed
 
 log = logging.getLogger(__name__)
 

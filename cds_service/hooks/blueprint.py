@@ -15,12 +15,12 @@ from typing import Protocol
 
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import jsonify
 from flask import request
 
 from cds_service.auth.guard import caller_fhir_servers
 from cds_service.settings import Settings
+from cds_service.state import service_state
 
 bp = Blueprint("cds_hooks", __name__)
 
@@ -68,7 +68,7 @@ def _one_large_body_at_a_time(length: int | None) -> Iterator[None]:
 
 
 def _registry() -> Services:
-    registry: Services = current_app.extensions["cds_service"].registry
+    registry: Services = service_state().registry
     return registry
 
 

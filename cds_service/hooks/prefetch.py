@@ -37,9 +37,9 @@ from cds_service.hooks.errors import Forbidden
 from cds_service.hooks.errors import Issue
 from cds_service.hooks.errors import PreconditionFailed
 from cds_service.hooks.models import HookRequest
-from cds_service.metrics import Stage
-from cds_service.metrics import fhir_fetched
-from cds_service.metrics import timed
+from cds_service.operations.metrics import Stage
+from cds_service.operations.metrics import fhir_fetched
+from cds_service.operations.metrics import timed
 from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from cds_service.app import create_app
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.auth.signing import ISSUER
 from tests.auth.signing import JWKS_URL
 from tests.auth.signing import PUBLIC_BASE
@@ -82,7 +83,7 @@ def make_trusted_app(
 
     yield build
     for app in apps:
-        app.extensions["cds_service"].close()
+        service_state(app).close()
 
 
 @pytest.fixture

@@ -170,7 +170,7 @@ def test_readiness_reports_auth_on_and_fails_without_the_database(
     def down(session: object) -> None:
         raise StoreUnavailable("down")
 
-    monkeypatch.setattr("cds_service.health.ping", down)
+    monkeypatch.setattr("cds_service.operations.health.ping", down)
     response = trusted_client.get("/readyz")
     assert response.status_code == 503  # contract.md: hook calls would fail closed anyway
     assert response.get_json()["database"] == "unreachable"

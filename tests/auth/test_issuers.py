@@ -13,6 +13,7 @@ from cds_service.auth.issuers import DEFAULT_ALGORITHMS
 from cds_service.auth.issuers import TrustConfigError
 from cds_service.auth.issuers import parse_trusted_issuers
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.auth.signing import ISSUER
 from tests.auth.signing import JWKS_URL
 from tests.common import SPEC_EXAMPLES_DIR
@@ -84,12 +85,12 @@ def test_unset_trust_runs_open_and_says_so(
 ) -> None:
     app = create_app(make_settings(trusted_issuers=value))
     try:
-        assert app.extensions["cds_service"].verifier is None
+        assert service_state(app).verifier is None
         assert "JWT verification is OFF" in caplog.text
         readiness = app.test_client().get("/readyz").get_json()
         assert readiness["auth"] == "off"
     finally:
-        app.extensions["cds_service"].close()
+        service_state(app).close()
 
 
 def test_serve_exits_2_naming_the_problem(

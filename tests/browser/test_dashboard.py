@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 from cds_service.app import create_app
 from cds_service.feedback.store import make_engine
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.feedback.dashboard_ledger import seed
 
 PAGE = "/feedback/dashboard"
@@ -42,7 +43,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
-        app.extensions["cds_service"].close()
+        service_state(app).close()
 
 
 def _open(browser: Any, base: str, query: str, viewport: dict[str, int],

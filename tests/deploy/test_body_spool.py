@@ -1,10 +1,11 @@
-"""The Deployment's ``/tmp`` holds the request bodies the workers spool (cds_service/front.py)."""
+"""The Deployment's ``/tmp`` holds the request bodies the workers spool
+(cds_service/operations/front.py)."""
 
 from __future__ import annotations
 
 import re
 
-from cds_service.front import BufferingFront
+from cds_service.operations.front import BufferingFront
 from cds_service.settings import Settings
 from tests.deploy.common import KUBERNETES_DIR
 from tests.deploy.common import load_yaml_documents

@@ -12,9 +12,9 @@ from gunicorn.config import Config
 from gunicorn.workers.gasgi import ASGIWorker
 
 from cds_service import cli
-from cds_service import prefork
-from cds_service.gunicorn_config import read_config_file
-from cds_service.gunicorn_logging import JsonLogger
+from cds_service.operations import prefork
+from cds_service.operations.gunicorn_config import read_config_file
+from cds_service.operations.gunicorn_logging import JsonLogger
 from tests.common import capture_gunicorn_options
 from tests.deploy.common import GUNICORN_CONF
 from tests.deploy.common import gunicorn_conf_values
@@ -30,7 +30,7 @@ def test_workers_threads_and_log_level_come_from_the_environment(
     conf = gunicorn_conf_values()
 
     assert (conf["workers"], conf["threads"], conf["loglevel"]) == (3, 8, "warning")
-    assert conf["worker_class"] == "cds_service.front.BufferingWorker"
+    assert conf["worker_class"] == "cds_service.operations.front.BufferingWorker"
     assert conf["preload_app"] is True
     assert conf["bind"] == ["0.0.0.0:8080"]  # reachable from outside the container
     assert conf["worker_tmp_dir"] == "/dev/shm"  # the root filesystem is read-only
@@ -60,7 +60,7 @@ def test_gunicorn_accepts_every_value_of_the_file() -> None:
     config = Config()
     for name, value in read_config_file(GUNICORN_CONF).items():
         config.set(name, value)  # gunicorn's own validators raise on a bad value
-    assert config.worker_class_str == "cds_service.front.BufferingWorker"
+    assert config.worker_class_str == "cds_service.operations.front.BufferingWorker"
     assert issubclass(config.worker_class, ASGIWorker)  # gunicorn imports it: it exists
     assert config.logger_class is JsonLogger
     assert config.wsgi_app == "cds_service.app:create_app()"
@@ -70,8 +70,9 @@ def test_gunicorn_accepts_every_value_of_the_file() -> None:
 def test_serve_and_the_deploy_file_share_one_set_of_options(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """One source (cds_service/gunicorn_config.py): they used to differ (graceful timeout 20 vs
-    25, keep-alive 5 vs 75); only the public listener's address and ``wsgi_app`` may."""
+    """One source (cds_service/operations/gunicorn_config.py): they used to differ (graceful
+    timeout 20 vs 25, keep-alive 5 vs 75); only the public listener's address and ``wsgi_app``
+    may."""
     monkeypatch.setenv("CDS_ADMIN_BIND", "0.0.0.0:9090")
     seen = capture_gunicorn_options(monkeypatch)
     assert cli.main(["serve"]) == 0

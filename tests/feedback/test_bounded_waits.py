@@ -40,6 +40,7 @@ from cds_service.app import create_app
 from cds_service.feedback.store import create_schema
 from cds_service.feedback.store import make_engine
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.auth.signing import ISSUER
 from tests.auth.signing import JWKS_URL
 from tests.auth.signing import PUBLIC_BASE
@@ -129,7 +130,7 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
 
     yield build
     for app in apps:
-        app.extensions["cds_service"].close()
+        service_state(app).close()
 
 
 def warm(client: FlaskClient, **headers: str) -> str:

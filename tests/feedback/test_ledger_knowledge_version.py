@@ -19,6 +19,7 @@ from cds_service.feedback.schema import CardIssued
 from cds_service.feedback.store import create_schema
 from cds_service.feedback.store import make_engine
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
 from tests.common import scenario_request
@@ -39,7 +40,7 @@ def test_every_card_of_a_hook_call_is_ledgered_with_the_version_that_produced_it
         assert body.status_code == 200
         cards = body.get_json()["cards"]
         assert cards
-        state = app.extensions["cds_service"]
+        state = service_state(app)
         assert state.registry.ledger.flush()
         version = state.guidance.renderer.version
         with Session(engine) as session:
@@ -48,7 +49,7 @@ def test_every_card_of_a_hook_call_is_ledgered_with_the_version_that_produced_it
         assert {uuid for uuid, _, _ in rows} == {card["uuid"] for card in cards}
         assert {(v, h) for _, v, h in rows} == {(version.version, version.content_hash)}
     finally:
-        app.extensions["cds_service"].close()
+        service_state(app).close()
         engine.dispose()
 
 

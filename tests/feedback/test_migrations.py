@@ -28,6 +28,7 @@ from cds_service.feedback.store import StoreUnavailable
 from cds_service.feedback.store import create_schema
 from cds_service.feedback.store import make_engine
 from cds_service.settings import Settings
+from cds_service.state import service_state
 
 STORE_TABLES = {"card_ledger", "hook_calls", "feedback", "install_settings", "jwt_replay"}
 
@@ -98,7 +99,7 @@ def test_the_embedded_sqlite_store_migrates_itself_at_start(
 ) -> None:
     # The README's serve command must work on a fresh machine: no separate migrate step.
     app = create_app(make_settings(database_url=sqlite_url))
-    engine = app.extensions["cds_service"].engine
+    engine = service_state(app).engine
     try:
         assert current_revision(engine) == head_revision()
     finally:
@@ -121,7 +122,7 @@ def test_postgresql_behind_head_stops_start_up_until_migrated(
     assert "already up to date" in capsys.readouterr().out
 
     app = create_app(make_settings(database_url=postgres_url))
-    app.extensions["cds_service"].close()
+    service_state(app).close()
 
 
 def test_migrate_reports_an_unreachable_database_without_its_password(

@@ -24,6 +24,7 @@ from cds_service.app import create_app
 from cds_service.feedback.store import create_schema
 from cds_service.feedback.store import make_engine
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import ledger_written
 from tests.common import scenario_request
 from tests.feedback.databases import TcpProxy
@@ -100,7 +101,7 @@ def test_an_outage_costs_the_ledger_and_feedback_never_the_cards(
     outage: Outage, make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> None:
     app = create_app(make_settings(database_url=outage.url, today=TODAY))
-    engine = app.extensions["cds_service"].engine
+    engine = service_state(app).engine
     client = app.test_client()
     call = scenario_request(SCENARIO, "patient-view.json")
     try:
@@ -149,7 +150,7 @@ def test_cards_answered_during_an_outage_reach_the_ledger_at_the_next_start(
     settings = make_settings(database_url=outage.url, today=TODAY,
                              ledger_spool_dir=tmp_path / "spool")
     app = create_app(settings)
-    engine = app.extensions["cds_service"].engine
+    engine = service_state(app).engine
     client = app.test_client()
     call = scenario_request(SCENARIO, "patient-view.json")
     assert client.post(SERVICE_URL, json=call).status_code == 200
@@ -159,11 +160,11 @@ def test_cards_answered_during_an_outage_reach_the_ledger_at_the_next_start(
     assert during.status_code == 200
     ledger_written(app)  # the batch failed: logged, counted, and kept in the spool
     outage.restore()
-    app.extensions["cds_service"].close()  # the worker stops (or dies) with the call unwritten
+    service_state(app).close()  # the worker stops (or dies) with the call unwritten
 
     restarted = create_app(settings)
     try:
-        restarted.extensions["cds_service"].registry.ledger.start()  # post_worker_init
+        service_state(restarted).registry.ledger.start()  # post_worker_init
         again = restarted.test_client()
         uuid = during.get_json()["cards"][0]["uuid"]
         deadline = time.monotonic() + 30
@@ -175,4 +176,4 @@ def test_cards_answered_during_an_outage_reach_the_ledger_at_the_next_start(
         assert next(row for row in rows if row["id"] == "unknown")["overridden"] == 0
         assert list((tmp_path / "spool").glob("*.jsonl")) == []
     finally:
-        restarted.extensions["cds_service"].close()
+        service_state(restarted).close()

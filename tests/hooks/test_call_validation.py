@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from cds_service.app import create_app
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import issue_codes
 from tests.common import issue_expressions
 from tests.common import scenario_request
@@ -268,7 +269,7 @@ def test_body_over_the_limit_is_413_too_long(make_settings: Callable[..., Settin
         assert issue_codes(body) == ["too-long"]
         assert "CDS_MAX_BODY_MB" in body["issue"][0]["diagnostics"]
     finally:
-        app.extensions["cds_service"].close()
+        service_state(app).close()
 
 
 

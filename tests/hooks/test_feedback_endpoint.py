@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from cds_service.app import create_app
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import SPEC_EXAMPLES_DIR
 from tests.common import issue_codes
 from tests.common import issue_expressions
@@ -75,13 +76,13 @@ def test_feedback_survives_a_new_app_on_the_same_database(
     settings = make_settings()
     first = create_app(settings)
     first.test_client().post(FEEDBACK_URL, json=_overridden())
-    first.extensions["cds_service"].close()
+    service_state(first).close()
 
     second = create_app(settings)
     try:
         assert _summary_row(second.test_client(), "unknown")["overridden"] == 1
     finally:
-        second.extensions["cds_service"].close()
+        service_state(second).close()
 
 
 def test_summary_lists_every_catalogue_id_with_zeros_then_unknown(client: FlaskClient) -> None:

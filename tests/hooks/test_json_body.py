@@ -22,7 +22,7 @@ from cds_service.guidelines.catalogue import load_catalogue
 from cds_service.hooks.prefetch import missing_keys
 from cds_service.hooks.request import parse_json
 from cds_service.hooks.services import PREFETCH
-from cds_service.state import STATE_KEY
+from cds_service.state import service_state
 from tests.common import FIXTURES_DIR
 from tests.common import scenario_request
 
@@ -146,7 +146,7 @@ def test_what_json_reads_in_a_skipped_resource_is_read(client: FlaskClient, raw:
 def test_every_scenario_request_reads_as_json_reads_it_less_what_the_sieve_drops(
     app: Flask,
 ) -> None:
-    sieve = app.extensions[STATE_KEY].registry.pipeline.keep
+    sieve = service_state(app).registry.pipeline.keep
     assert sieve is not None
     kept = dropped = 0
     for path in sorted(FIXTURES_DIR.glob("*/*.json")):
@@ -177,7 +177,7 @@ def test_every_scenario_request_reads_as_json_reads_it_less_what_the_sieve_drops
 
 def test_a_prefetched_bundle_of_only_operation_outcomes_is_read_whole(app: Flask) -> None:
     """F4: such a key is missing data, so the sieve must not empty it into "no data"."""
-    sieve = app.extensions[STATE_KEY].registry.pipeline.keep
+    sieve = service_state(app).registry.pipeline.keep
     assert sieve is not None
     call = _pv()
     outcome = {"resourceType": "OperationOutcome",

@@ -20,6 +20,8 @@ from cds_service.hooks import blueprint
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.prefetch import PatientRecord
 from cds_service.stages import Observer
+from cds_service.state import service_state
+from cds_service.state import set_service_state
 from tests.common import scenario_request
 
 
@@ -44,10 +46,10 @@ class _Inside:
 
 def _concurrent_calls(app: Flask, padding: int) -> _Inside:
     inside = _Inside()
-    state = app.extensions["cds_service"]
+    state = service_state(app)
     pipeline = dataclasses.replace(state.registry.pipeline, decide=inside.decide)
     registry = dataclasses.replace(state.registry, pipeline=pipeline)
-    app.extensions["cds_service"] = dataclasses.replace(state, registry=registry)
+    set_service_state(app, dataclasses.replace(state, registry=registry))
     request: dict[str, Any] = scenario_request("no-tumour-hypertension", "patient-view.json")
     request["extension"] = {"org.example.padding": "x" * padding}
     statuses: list[int] = []
@@ -85,7 +87,7 @@ def test_the_decoded_record_is_released_only_after_the_answer_is_sent(
     app: Flask, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Freeing a 5,000-resource record takes over 10 ms: it must not delay the answer.
-    state = app.extensions["cds_service"]
+    state = service_state(app)
     call = state.registry.call
     seen: list[weakref.ref[_Sentinel]] = []
     alive_when_answered: list[bool] = []

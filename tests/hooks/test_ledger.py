@@ -18,6 +18,8 @@ from cds_service.hooks.models import HookRequest
 from cds_service.hooks.models import Source
 from cds_service.hooks.prefetch import PatientRecord
 from cds_service.stages import Observer
+from cds_service.state import service_state
+from cds_service.state import set_service_state
 from tests.common import ledger_written
 from tests.common import scenario_request
 
@@ -35,10 +37,10 @@ def _one_card(request: HookRequest, record: PatientRecord, base_url: str,
 @pytest.fixture
 def card_app(app: Flask) -> Flask:
     """The app with a decision that always issues one card."""
-    state = app.extensions["cds_service"]
+    state = service_state(app)
     pipeline = dataclasses.replace(state.registry.pipeline, decide=_one_card)
     registry = dataclasses.replace(state.registry, pipeline=pipeline)
-    app.extensions["cds_service"] = dataclasses.replace(state, registry=registry)
+    set_service_state(app, dataclasses.replace(state, registry=registry))
     return app
 
 
@@ -72,7 +74,7 @@ def test_the_ledger_keeps_no_patient_id(card_app: Flask, tmp_path: Path) -> None
     client = card_app.test_client()
     client.post("/cds-services/sts-patient-view",
                 json=scenario_request("no-tumour-hypertension", "patient-view.json"))
-    card_app.extensions["cds_service"].close()
+    service_state(card_app).close()
     database = (tmp_path / "cds.sqlite3").read_bytes()
     assert CARD_UUID.encode() in database
     assert PATIENT_ID.encode() not in database

@@ -18,6 +18,7 @@ from cds_service.feedback.schema import CardIssued
 from cds_service.feedback.schema import FeedbackRecord
 from cds_service.feedback.store import HOOK_INSTANCE_CHARS
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import issue_expressions
 from tests.common import ledger_written
 from tests.common import scenario_request
@@ -30,7 +31,7 @@ def db_app(any_db_url: str) -> Iterator[Flask]:
     """The service on SQLite, then on PostgreSQL."""
     app = create_app(Settings(database_url=any_db_url, today=TODAY))
     yield app
-    app.extensions["cds_service"].close()
+    service_state(app).close()
 
 
 @pytest.mark.parametrize("hook_instance", ["h" * 1_000, "with\x00nul", "\x00"])
@@ -46,7 +47,7 @@ def test_any_hook_instance_gets_its_cards_and_is_recorded(db_app: Flask,
     uuids = [card["uuid"] for card in response.get_json()["cards"]]
     assert len(uuids) == 5  # its manifest's cards (local staging since the R1 excision: issue 13)
     ledger_written(db_app)
-    with db_app.extensions["cds_service"].registry.sessions() as session:
+    with service_state(db_app).registry.sessions() as session:
         stored = session.scalars(select(CardIssued.hook_instance).where(
             CardIssued.card_uuid.in_(uuids))).all()
     expected = hook_instance.replace("\x00", "\ufffd")[:HOOK_INSTANCE_CHARS]
@@ -70,7 +71,7 @@ def test_feedback_text_with_nul_characters_is_stored(db_app: Flask) -> None:
 
     assert (response.status_code, response.get_json()) == (200, {})
     assert again.status_code == 200
-    with db_app.extensions["cds_service"].registry.sessions() as session:
+    with service_state(db_app).registry.sessions() as session:
         rows = session.scalars(select(FeedbackRecord)).all()
     assert sorted((r.card_uuid, r.override_comment, r.accepted_suggestions) for r in rows) == [
         ("card\ufffduuid", "a\ufffdb", []), ("other\ufffd", None, ["suggestion\x00"])]

@@ -28,6 +28,7 @@ from flask.testing import FlaskClient
 from cds_service.app import create_app
 from cds_service.hooks.services import PREFETCH
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import scenario_request
 from tests.loopback import CountingHandler
 from tests.loopback import Seen
@@ -103,9 +104,9 @@ def fault_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     root = tmp_path_factory.mktemp("faults")
     app = create_app(Settings(database_url=f"sqlite:///{root / 'cds.sqlite3'}",
                               request_deadline_s=DEADLINE_S))
-    assert app.extensions["cds_service"].settings.fhir_max_response_mb == 32
+    assert service_state(app).settings.fhir_max_response_mb == 32
     yield app
-    app.extensions["cds_service"].close()
+    service_state(app).close()
 
 
 def _call_missing_observations(client: FlaskClient, server: str) -> tuple[int, JsonObject, float]:
@@ -205,7 +206,7 @@ def test_a_two_step_redirect_loop_from_a_mocked_server_is_412() -> None:
         try:
             code, body, _ = _call_missing_observations(app.test_client(), server)
         finally:
-            app.extensions["cds_service"].close()
+            service_state(app).close()
         assert [call.request.url for call in mock.calls] == [first]
 
     assert code == 412

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from cds_service.app import create_app
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
 from tests.common import scenario_request
@@ -116,7 +117,7 @@ def real_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     app = create_app(Settings(database_url=f"sqlite:///{root / 'cds.sqlite3'}", today=TODAY))
     with responses.RequestsMock(assert_all_requests_are_fired=False):
         yield app
-    app.extensions["cds_service"].close()
+    service_state(app).close()
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ from werkzeug.test import TestResponse
 from cds_service.app import create_app
 from cds_service.hooks.services import SERVICES
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import scenario_request
 from tests.robustness.strategies import HUGE
 from tests.robustness.strategies import broken_bundle_keys
@@ -65,7 +66,7 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
                               max_body_mb=MAX_BODY_MB))
     with responses.RequestsMock(assert_all_requests_are_fired=False):
         yield app
-    app.extensions["cds_service"].close()
+    service_state(app).close()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cds_service import logs
+from cds_service.operations import logs
 
 
 class _StalledStream:

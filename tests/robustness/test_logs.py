@@ -1,8 +1,8 @@
 """Structured logs: one JSON object per line, tagged with the call; no patient data, no token.
 
 The logs of a full run (cards, a FHIR fetch with a token, failures of every kind) are captured as
-the service writes them (``cds_service.logs.JsonFormatter``) and searched for the patient's name,
-birth date and identifier and for the access token.
+the service writes them (``cds_service.operations.logs.JsonFormatter``) and searched for the
+patient's name, birth date and identifier and for the access token.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ import pytest
 import responses
 from flask import Flask
 
-from cds_service import logs
 from cds_service.app import create_app
 from cds_service.guidelines import engine as guideline_engine
 from cds_service.hooks.services import PREFETCH
+from cds_service.operations import logs
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
 from tests.common import scenario_request
@@ -65,7 +66,7 @@ def debug_app(make_settings: Callable[..., Settings]) -> Iterator[Flask]:
     """The service logging everything it can (``CDS_LOG_LEVEL=DEBUG``)."""
     app = create_app(make_settings(log_level="DEBUG", today=TODAY))
     yield app
-    app.extensions["cds_service"].close()
+    service_state(app).close()
     logging.getLogger("cds_service").setLevel(logging.INFO)
 
 
@@ -203,7 +204,7 @@ def test_a_full_run_logs_no_token_no_name_no_birth_date_no_identifier(
         monkeypatch.setattr("cds_service.pipeline.resolve", explode)
         statuses.append(client.post("/cds-services/sts-patient-view", json=_call()).status_code)
     finally:
-        app.extensions["cds_service"].close()
+        service_state(app).close()
         logging.getLogger("cds_service").setLevel(logging.INFO)
 
     assert statuses == [200, 412, 200, 400, 400, 400, 200, 500]

@@ -29,6 +29,7 @@ from cds_service.hooks.services import SERVICES
 from cds_service.openapi import openapi_document
 from cds_service.openapi import route_paths
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import FIXTURES_DIR
 from tests.common import load_json
 from tests.common import scenario_request
@@ -52,7 +53,7 @@ def fuzzed_app(production_like_db_url: str) -> Iterator[Flask]:
     """One app for the whole module: schemathesis feeds it hundreds of requests."""
     app = create_app(Settings(database_url=production_like_db_url))
     yield app
-    app.extensions["cds_service"].close()
+    service_state(app).close()
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +121,7 @@ def test_service_ids_and_recommendation_ids_are_enumerated(fuzzed_app: Flask,
         (parameter,) = paths[path]["post"]["parameters"]
         assert parameter["schema"]["enum"] == [service.id for service in SERVICES]
     (page,) = paths["/recommendations/{id}"]["get"]["parameters"]
-    assert page["schema"]["enum"] == list(fuzzed_app.extensions["cds_service"].catalogue.ids)
+    assert page["schema"]["enum"] == list(service_state(fuzzed_app).catalogue.ids)
 
 
 def _resolve(document: JsonObject, node: JsonObject) -> JsonObject:

@@ -29,6 +29,7 @@ from cds_service.feedback.schema import HookCallRecord
 from cds_service.fhir.parse import resource_problems
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import ledger_written
 from tests.common import scenario_request
 
@@ -73,7 +74,7 @@ def partial_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     root = tmp_path_factory.mktemp("partial")
     app = create_app(Settings(database_url=f"sqlite:///{root / 'cds.sqlite3'}", today=TODAY))
     yield app
-    app.extensions["cds_service"].close()
+    service_state(app).close()
 
 
 def _broken_copy(source_id: str, new_id: str, breakages: dict[str, Any]) -> tuple[str, JsonObject]:
@@ -145,7 +146,7 @@ def test_a_malformed_resource_is_skipped_named_and_costs_no_card(
     assert body["extension"][EXTENSION_KEY]["unreadableResources"] == [ref]
     assert any(ref in r.getMessage() and r.levelno >= logging.WARNING for r in caplog.records)
     ledger_written(partial_app)
-    sessions = partial_app.extensions["cds_service"].registry.sessions
+    sessions = service_state(partial_app).registry.sessions
     with sessions() as session:
         ledger = session.scalars(select(HookCallRecord).where(
             HookCallRecord.hook_instance == request["hookInstance"])).one()

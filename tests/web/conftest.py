@@ -10,6 +10,7 @@ from flask import Flask
 
 from cds_service.app import create_app
 from cds_service.settings import Settings
+from cds_service.state import service_state
 
 
 @pytest.fixture(scope="module")
@@ -23,4 +24,4 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
                 patch.delenv(name)
         app = create_app(Settings(database_url=f"sqlite:///{database}"))
     yield app
-    app.extensions["cds_service"].close()
+    service_state(app).close()

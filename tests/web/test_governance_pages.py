@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from cds_service.guidelines.catalogue import load_catalogue
 from cds_service.guidelines.provenance import Provenance
 from cds_service.guidelines.versioning import KnowledgeVersion
+from cds_service.state import service_state
 from tests.web.html_check import html5_errors
 
 CATALOGUE = load_catalogue()
@@ -35,13 +36,13 @@ def _section(client: FlaskClient, path: str, heading: str) -> str:
 
 def _provenance(client: FlaskClient) -> Provenance:
     provenance: Provenance = \
-        client.application.extensions["cds_service"].guidance.renderer.provenance
+        service_state(client.application).guidance.renderer.provenance
     return provenance
 
 
 def _version(client: FlaskClient) -> KnowledgeVersion:
     version: KnowledgeVersion = \
-        client.application.extensions["cds_service"].guidance.renderer.version
+        service_state(client.application).guidance.renderer.version
     return version
 
 

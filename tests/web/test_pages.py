@@ -17,6 +17,7 @@ from cds_service.guidelines.wording import placeholders
 from cds_service.identifiers import EXTENSION_KEY
 from cds_service.identifiers import OVERRIDE_REASON_SYSTEM
 from cds_service.identifiers import RECOMMENDATION_SYSTEM
+from cds_service.state import service_state
 from cds_service.web.markdown import render_markdown
 from cds_service.web.pages import literal_text
 from tests.common import scenario_request
@@ -104,14 +105,14 @@ def test_recommendation_page_shows_evidence_and_every_source(client: FlaskClient
                                                              rec_id: str) -> None:
     spec = CATALOGUE.get(rec_id)
     assert spec is not None
-    wording = client.application.extensions["cds_service"].guidance.renderer.knowledge.wording
+    wording = service_state(client.application).guidance.renderer.knowledge.wording
     html = _html(client, f"/recommendations/{rec_id}")
     evidence = html.split("<h2>Evidence</h2>", 1)[1].split("<h2>", 1)[0]
     assert str(render_markdown(literal_text(wording[rec_id].evidence))) in evidence
     sources = html.split("<h2>Sources</h2>", 1)[1].split("<h2>", 1)[0]
     # Issue 17: each source is cited in full under the document's own title (the catalogue's
     # label, which cards show, may add the journal or site).
-    provenance = client.application.extensions["cds_service"].guidance.renderer.provenance
+    provenance = service_state(client.application).guidance.renderer.provenance
     titles = [f"<cite>{escape(provenance.sources[key].title)}</cite>" for key in spec.sources]
     positions = [sources.index(title) for title in titles]
     assert positions == sorted(positions)  # primary source first, then catalogue order
@@ -174,7 +175,7 @@ def _fill(rec_id: str, wording: Wording) -> Recommendation:
 @pytest.mark.parametrize("rec_id", IDS)
 def test_card_links_and_source_url_resolve_to_the_pages(client: FlaskClient, rec_id: str) -> None:
     # contract.md "Cards": source.url is the index page, links[] the recommendation's own page.
-    renderer: CardRenderer = client.application.extensions["cds_service"].guidance.renderer
+    renderer: CardRenderer = service_state(client.application).guidance.renderer
     rec = _fill(rec_id, renderer.knowledge.wording[rec_id])
     card = renderer.render(rec, base_url="https://cds.example.org", patient_id="p1")
     assert card.source.url is not None and card.source.topic is not None and card.links

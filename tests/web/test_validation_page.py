@@ -18,6 +18,7 @@ from cds_service.cli import main
 from cds_service.pipeline import Pipeline
 from cds_service.scenarios import load_scenarios
 from cds_service.settings import Settings
+from cds_service.state import service_state
 from tests.common import FIXTURES_DIR
 from tests.web.html_check import check_page
 
@@ -29,7 +30,7 @@ def app(settings: Settings) -> Iterator[Flask]:
     """A fresh service (its report not built yet)."""
     app = create_app(settings)
     yield app
-    app.extensions["cds_service"].close()
+    service_state(app).close()
 
 
 @pytest.fixture

@@ -50,15 +50,16 @@ from a2wsgi.wsgi import build_environ
 from gunicorn.workers.gasgi import ASGIWorker
 from werkzeug.exceptions import HTTPException
 
-from cds_service import metrics
-from cds_service.admin import PROBE_PATHS
 from cds_service.hooks.errors import BadRequest
 from cds_service.hooks.errors import CdsError
 from cds_service.hooks.errors import PayloadTooLarge
 from cds_service.hooks.errors import RequestTimeout
+from cds_service.operations import metrics
+from cds_service.operations.admin import PROBE_PATHS
 from cds_service.settings import Settings
 
-log = logging.getLogger(__name__)
+# The logger keeps its name from before the move to operations/, for operators' log filters.
+log = logging.getLogger("cds_service.front")
 
 SPOOL_BYTES = 1024 * 1024
 """A body larger than this waits for its thread in a temporary file instead of memory."""
@@ -371,9 +372,9 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 class BufferingWorker(ASGIWorker):  # type: ignore[misc]
     """gunicorn's asyncio worker serving the loaded WSGI app through :class:`BufferingFront`.
 
-    Use it as ``worker_class = "cds_service.front.BufferingWorker"``. gunicorn's ``threads``
-    setting keeps its meaning: the requests the app serves at once in each worker. The WSGI app
-    stays ``worker.wsgi``, as the gunicorn hooks (``cds_service.prefork``) expect.
+    Use it as ``worker_class = "cds_service.operations.front.BufferingWorker"``. gunicorn's
+    ``threads`` setting keeps its meaning: the requests the app serves at once in each worker. The
+    WSGI app stays ``worker.wsgi``, as the gunicorn hooks (``prefork``) expect.
     """
 
     @classmethod

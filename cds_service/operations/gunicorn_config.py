@@ -33,15 +33,15 @@ def service_options(settings: Settings, *, public_bind: str = DEFAULT_BIND) -> d
     Returns:
         Setting name to value, as gunicorn's ``Config.set`` takes them.
     """
-    from cds_service import prefork
-    from cds_service.gunicorn_metrics import child_exit
+    from cds_service.operations import prefork
+    from cds_service.operations.gunicorn_metrics import child_exit
 
     options: dict[str, Any] = {
         "bind": listeners(settings, public_bind),
         # gunicorn's asyncio worker: each body is received in full on its event loop before a
         # thread serves it, so slow uploads hold no thread; the probes and the operator listener
         # have threads of their own, so they never queue behind hook calls (front.py).
-        "worker_class": "cds_service.front.BufferingWorker",
+        "worker_class": "cds_service.operations.front.BufferingWorker",
         "workers": settings.workers,
         "threads": settings.threads,
         "preload_app": True,  # a bad catalogue stops the master before any worker starts
@@ -57,7 +57,8 @@ def service_options(settings: Settings, *, public_bind: str = DEFAULT_BIND) -> d
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
-        "logger_class": "cds_service.gunicorn_logging.JsonLogger",  # JSON lines, as the service
+        # gunicorn's own lines as JSON lines, as the service writes its own
+        "logger_class": "cds_service.operations.gunicorn_logging.JsonLogger",
         "child_exit": child_exit,  # a dead worker's metrics files stop counting as live
         "when_ready": prefork.when_ready,  # warm-up and gc.freeze() in the master, before forking
         "post_worker_init": prefork.post_worker_init,  # FHIR session and pool, after the fork

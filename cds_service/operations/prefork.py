@@ -21,7 +21,8 @@ from typing import Any
 if TYPE_CHECKING:
     from flask import Flask
 
-log = logging.getLogger(__name__)
+# The logger keeps its name from before the move to operations/, for operators' log filters.
+log = logging.getLogger("cds_service.prefork")
 
 WARMUP_RECORD = Path(__file__).with_name("warmup_record.json")
 """A small synthetic record (no real patient) with a resource of every type the selector reads."""

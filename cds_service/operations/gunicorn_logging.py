@@ -16,7 +16,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from cds_service import logs
+from cds_service.operations import logs
 
 
 class JsonLogger(Logger):  # type: ignore[misc]

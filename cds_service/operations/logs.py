@@ -111,6 +111,10 @@ def _type_name(exc: BaseException) -> str:
 MAX_QUEUED_RECORDS = 10_000
 """Log lines that may wait for the writer thread; more are dropped and counted, never blocking."""
 
+_WRITER_LOGGER = "cds_service.logs"
+"""The ``logger`` of the line counting dropped lines: this module's name before it moved to
+``operations/``, kept for operators' log filters."""
+
 
 class BackgroundJsonHandler(QueueHandler):
     """Formats each record as a JSON line in the logging thread, writes it from another thread.
@@ -143,7 +147,7 @@ class BackgroundJsonHandler(QueueHandler):
             line = self.prepare(record)
             if self.dropped:
                 line.msg = f"{line.msg}\n" + json.dumps({
-                    "level": "WARNING", "logger": __name__,
+                    "level": "WARNING", "logger": _WRITER_LOGGER,
                     "message": f"{self.dropped} log lines dropped: the log writer fell behind"})
             self.enqueue(line)
             self.dropped = 0  # reported with the line just queued

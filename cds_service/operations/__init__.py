@@ -1,0 +1,1 @@
+"""Operations glue around the hook pipeline: the gunicorn process, the HTTP front, observability."""
