@@ -1,4 +1,27 @@
-"""Issuers' JWK Sets: fetched within bounds, cached per process, refreshed at a bounded rate."""
+"""Issuers' JWK Sets: fetched within bounds, cached per process, refreshed at a bounded rate.
+
+Only URLs the operator lists are fetched: an issuer's ``jwks_url`` and ``jku`` entries (a token's
+other ``jku`` is refused before any fetch, in ``verify``). The fetch does not pass the link-local
+guard of ``cds_service.fhir.egress``, which the contract sets for ``fhirServer`` and ``next`` links.
+
+Why not PyJWT's ``PyJWKClient`` (issue 20, PyJWT 2.15; each point tried against a local server):
+
+- size limit: it reads the whole answer with ``json.load``, without a cap (a 5 MB set is read);
+- time limit: its ``timeout`` bounds each socket read, not the download (a set sent a byte a
+  second took 8 s with ``timeout=3``, and a longer set takes longer);
+- bounded refresh: its cooldown starts only after a successful fetch, so an issuer that fails is
+  fetched again for every token (five tokens, five fetches), and once ``lifespan`` has passed a
+  failed fetch drops the known keys (every token refused while the issuer is down), where
+  :class:`KeySetCache` keeps them and tries again at most once per ``min_refresh_s``;
+- egress: its ``urllib`` opener takes ``HTTP_PROXY``/``HTTPS_PROXY`` from the environment, where
+  this fetch ignores them (``trust_env = False``).
+
+Replacing only its fetch (``fetch_data``) would leave the refresh rules unmet. ``PyJWKSet`` does not
+fit :func:`index_keys` either: it refuses a set without usable keys, drops entries that are not
+objects and keys it cannot build without a word, keeps ``use: enc`` keys, and builds each key for an
+algorithm guessed from ``kty`` (RS256 for any RSA key). The library builds the key where the
+token's own ``alg`` is known: ``jwt.PyJWK`` in ``verify``.
+"""
 
 from __future__ import annotations
 
