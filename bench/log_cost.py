@@ -1,4 +1,4 @@
-"""What a hook call's log line costs: ``cds_service.logs`` against structlog and python-json-logger.
+"""What a hook call's log line costs: ``operations.logs`` against structlog and python-json-logger.
 
 Every hook call logs one line (``cds_service.calllog``): its message and its ``fields`` summary,
 tagged with the call's ``hookInstance`` and ``service``. Three formatters make that line:
@@ -33,7 +33,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from cds_service import logs
+from cds_service.operations import logs
 
 BATCH = 1000
 """Lines per timed batch; the writer thread drains the queue between batches."""
