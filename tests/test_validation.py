@@ -235,6 +235,19 @@ def test_coverage_names_what_the_scenarios_do_not_show(tmp_path: Path) -> None:
     assert re.search(r"pecoma-ihc-panel : hook patient-view; indicator info [a-z]", gaps)
 
 
+def test_the_shipped_scenarios_cover_every_hook_indicator_and_suggestion() -> None:
+    # The coverage the report computes, not its HTML: a recommendation, hook, indicator or
+    # suggestion no passing scenario shows (or a recommendation never checked silent) fails here.
+    report = Validator(Guidance.load(CATALOGUE, None), Settings()).run(
+        load_scenarios(FIXTURES_DIR))
+    assert report.passed, report.failure_lines()
+    assert [hook.value for hook, called in report.hooks_called if not called] == []
+    uncovered = {result.spec.id: result.coverage.uncovered for result in report.recommendations
+                 if result.coverage.uncovered}
+    assert uncovered == {}, "; ".join(f"{rec_id}: {', '.join(gaps)}"
+                                      for rec_id, gaps in uncovered.items())
+
+
 def test_validate_without_fixtures_says_where_to_find_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
