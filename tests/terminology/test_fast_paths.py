@@ -216,8 +216,8 @@ def test_memos_stay_bounded() -> None:
             {"system": "http://loinc.org", "code": f"{i}-0", "display": f"Lab {i}"}
         ], "text": f"Lab {i}"})
         term.match_text(f"finding {i}")
-    for memo in (term._read_coding, term._candidate_coding, term._candidate_text,
-                 term._cached_text_matches):
+    for memo in (term._read_coding, term._prefilter._candidate_coding,
+                 term._prefilter._candidate_text, term._cached_text_matches):
         assert memo.cache_info().currsize <= 2048
 
 
