@@ -170,38 +170,70 @@ class Prefilter:
 def compile_filter(
     domains: frozenset[str], pattern: re.Pattern[str], indexes: CodeIndexes
 ) -> CandidateFilter:
-    """Compile the filter of ``domains``."""
-    # The decision of the lookup's code matching, taken ahead for every indexed code: a coding
-    # is a candidate when one of its matches (codes, prefixes, behaviour) has a domain wanted.
-    codes: set[tuple[str, str]] = set()
-    conditional: dict[tuple[str, str], frozenset[str]] = {}
-    for (uri, key), concepts in indexes.codes.items():
-        wanted = [c for c in concepts if domain_of(c) in domains]
-        if not wanted:
-            continue
-        restricted = [indexes.icdo_behaviours.get(c) for c in wanted]
-        if "/" in key or any(allowed is None for allowed in restricted):
-            codes.add((uri, key))
-        else:
-            conditional[(uri, key)] = frozenset().union(*(a for a in restricted if a))
-    prefixes = {
-        uri: tuple(
-            (length, frozenset(prefix for prefix, concepts in rules.items()
-                               if any(domain_of(c) in domains for c in concepts)))
-            for length, rules in by_length.items()
-        )
-        for uri, by_length in indexes.prefixes.items()
-    }
-    behaviours = frozenset(
-        digit for digit, concept in indexes.behaviours.items() if domain_of(concept) in domains
-    )
+    """Take the decision of the lookup's code matching ahead for every indexed code: a coding is
+    a candidate when one of its matches (codes, prefixes, behaviour) has a domain wanted."""
+    wanted = _codes_wanted(indexes.codes, domains)
     return CandidateFilter(
         domains,
         pattern,
-        frozenset(codes),
-        MappingProxyType(conditional),
-        MappingProxyType(
-            {uri: tuple(r for r in rules if r[1]) for uri, rules in prefixes.items()}
-        ),
-        behaviours,
+        _unconditional_codes(wanted, indexes.icdo_behaviours),
+        _conditional_codes(wanted, indexes.icdo_behaviours),
+        _prefixes_wanted(indexes.prefixes, domains),
+        _behaviours_wanted(indexes.behaviours, domains),
     )
+
+
+def _codes_wanted(
+    codes: Mapping[tuple[str, str], tuple[str, ...]], domains: frozenset[str]
+) -> dict[tuple[str, str], list[str]]:
+    """Each indexed code with a concept of ``domains`` -> those concepts."""
+    wanted = {key: [c for c in concepts if domain_of(c) in domains]
+              for key, concepts in codes.items()}
+    return {key: concepts for key, concepts in wanted.items() if concepts}
+
+
+def _is_conditional(
+    key: str, concepts: list[str], icdo_behaviours: Mapping[str, frozenset[str]]
+) -> bool:
+    """A bare histology key (no "/b") whose every concept stands only for some behaviours."""
+    return "/" not in key and all(c in icdo_behaviours for c in concepts)
+
+
+def _unconditional_codes(
+    wanted: dict[tuple[str, str], list[str]], icdo_behaviours: Mapping[str, frozenset[str]]
+) -> frozenset[tuple[str, str]]:
+    return frozenset(code for code, concepts in wanted.items()
+                     if not _is_conditional(code[1], concepts, icdo_behaviours))
+
+
+def _conditional_codes(
+    wanted: dict[tuple[str, str], list[str]], icdo_behaviours: Mapping[str, frozenset[str]]
+) -> Mapping[tuple[str, str], frozenset[str]]:
+    """Each conditional code -> every behaviour digit one of its concepts stands for."""
+    return MappingProxyType({
+        code: frozenset().union(*(icdo_behaviours[c] for c in concepts))
+        for code, concepts in wanted.items()
+        if _is_conditional(code[1], concepts, icdo_behaviours)
+    })
+
+
+def _prefixes_wanted(
+    prefixes: Mapping[str, Mapping[int, Mapping[str, tuple[str, ...]]]], domains: frozenset[str]
+) -> _Prefixes:
+    """Per system, the prefixes with a concept of ``domains``, by length (longest first; a length
+    with none is left out)."""
+    return MappingProxyType({
+        uri: tuple((length, kept) for length, rules in by_length.items()
+                   if (kept := _rules_wanted(rules, domains)))
+        for uri, by_length in prefixes.items()
+    })
+
+
+def _rules_wanted(rules: Mapping[str, tuple[str, ...]], domains: frozenset[str]) -> frozenset[str]:
+    return frozenset(prefix for prefix, concepts in rules.items()
+                     if any(domain_of(c) in domains for c in concepts))
+
+
+def _behaviours_wanted(behaviours: Mapping[str, str], domains: frozenset[str]) -> frozenset[str]:
+    return frozenset(digit for digit, concept in behaviours.items()
+                     if domain_of(concept) in domains)
