@@ -234,28 +234,47 @@ def _margin(resource: JsonObject, terminology: Terminology, name: list[Match]) -
     stated = _value_concepts(resource, terminology, "margin")
     if stated:
         return [("margin", stated[0], False)]
-    qualifier = read_qualifier(resource, terminology)
-    if qualifier is None:
-        return []
-    named = in_domain([m for m in positive(terminology.match_codeable_concept(
-        resource.get("code"), domain="margin")) if not m.uncertain], "margin")
-    named_polarity = terminology.attributes(named[0]).get("polarity") if named else True
-    if named_polarity is None:
-        return []
-    # "Margins free" names the negative: "yes" is R0, "no" R1, "negative" R0, "positive" unknown.
-    found = through_name(qualifier, name)
-    involved = stated_against(Qualifier(found, answer=qualifier.answer),
-                              negative_name=not named_polarity) if found is not None else None
+    named = _margins_named(resource, terminology)
+    involved = _margin_involved(resource, terminology, name, named)
     if involved is None:
         return []
+    if involved:
+        return [("margin", _involved_margin(resource, terminology, named), False)]
+    # "Gross residual tumour: no" rules out R2 only, not R1.
+    return [] if named[:1] == ["margin/r2"] else [("margin", "margin/r0", False)]
+
+
+def _margins_named(resource: JsonObject, terminology: Terminology) -> list[str]:
+    """The margin concepts the Observation's name states ("Margins free", "Gross residual
+    tumour")."""
+    return in_domain([m for m in positive(terminology.match_codeable_concept(
+        resource.get("code"), domain="margin")) if not m.uncertain], "margin")
+
+
+def _margin_involved(resource: JsonObject, terminology: Terminology, name: list[Match],
+                     named: list[str]) -> bool | None:
+    """Whether the qualifier states the margin involved, read through the name's own polarity;
+    None when it says neither."""
+    qualifier = read_qualifier(resource, terminology)
+    if qualifier is None:
+        return None
+    named_polarity = terminology.attributes(named[0]).get("polarity") if named else True
+    if named_polarity is None:
+        return None
+    # "Margins free" names the negative: "yes" is R0, "no" R1, "negative" R0, "positive" unknown.
+    found = through_name(qualifier, name)
+    if found is None:
+        return None
+    return stated_against(Qualifier(found, answer=qualifier.answer),
+                          negative_name=not named_polarity)
+
+
+def _involved_margin(resource: JsonObject, terminology: Terminology, named: list[str]) -> str:
+    """R2 where macroscopic residual tumour is stated (in the name or a note), else R1."""
     notes = [n.get("text") for n in resource.get("note") or [] if isinstance(n, dict)]
     worse = any(m.concept == "margin/r2" and not m.negated and not m.uncertain
                 for text in notes for m in terminology.match_text(text, domain="margin"))
-    if involved:
-        return [("margin", "margin/r2" if worse or named[:1] == ["margin/r2"] else "margin/r1",
-                 False)]
-    # "Gross residual tumour: no" rules out R2 only, not R1.
-    return [] if named[:1] == ["margin/r2"] else [("margin", "margin/r0", False)]
+    return "margin/r2" if worse or named[:1] == ["margin/r2"] else "margin/r1"
 
 
 def _depth(resource: JsonObject, terminology: Terminology, name: list[Match]) -> list[Fact3]:
