@@ -1,4 +1,4 @@
-"""Map a Condition to a tumour seed, or to a metastasis, recurrence or fracture finding."""
+"""Map a Condition to a tumour seed, or to the findings it states (``condition_findings``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from cds_service.case.concepts import in_domain
 from cds_service.case.concepts import only_text
 from cds_service.case.concepts import positive
 from cds_service.case.concepts import resource_sites
+from cds_service.case.condition_findings import condition_findings
 from cds_service.case.fhir_values import codeable_texts
 from cds_service.case.fhir_values import first_date
 from cds_service.case.fhir_values import reference_of
@@ -64,6 +65,7 @@ class _Reading:
     Attributes:
         ref: ``Condition/<id>``.
         date: onset or recorded date.
+        status: ``status/*`` concept of its clinicalStatus, if recorded.
         matches: the concepts it states (hedged ones left out, except tumour names).
         findings: the findings of ``matches``.
         about: the findings it states or hedges: what the record is about.
@@ -78,6 +80,7 @@ class _Reading:
 
     ref: str
     date: Any
+    status: str | None
     matches: list[Match]
     findings: list[Finding]
     about: list[Finding]
@@ -93,13 +96,18 @@ def _read(resource: JsonObject, terminology: Terminology) -> _Reading:
     stated = positive(_matches(resource, terminology))
     matches = [m for m in stated if not m.uncertain or m.concept.startswith("entity/")]
     date = first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate")
-    findings = _findings(resource, ref, matches, terminology, date)
-    about = _findings(resource, ref, stated, terminology, date)  # hedged findings too
+    targets = tuple(related_conditions(resource))
+    status = _status(resource.get("clinicalStatus"), "status", terminology)
+    findings = condition_findings(resource, matches, terminology, ref=ref, date=date,
+                                  targets=targets, status=status)
+    about = condition_findings(resource, stated, terminology, ref=ref, date=date,  # hedged too
+                               targets=targets, status=status)
     entities = in_domain(matches, "entity")
     spread = _spread(stated, terminology)
     return _Reading(
         ref=ref,
         date=date,
+        status=status,
         matches=matches,
         findings=findings,
         about=about,
@@ -141,7 +149,7 @@ def _seed(resource: JsonObject, reading: _Reading, terminology: Terminology) -> 
         from_text=only_text(m for m in matches if m.concept == best),
         behaviour=next(iter(in_domain(matches, "behaviour")), None),
         verification=_verification(resource, matches, terminology),
-        status=_status(resource.get("clinicalStatus"), "status", terminology),
+        status=reading.status,
         diagnosis_date=reading.date,
         sites=tuple(resource_sites(resource, _own_sites(matches) if reading.metastasis_record
                                    else matches, terminology)),
@@ -240,57 +248,6 @@ def morphology_matches(cc: Any, terminology: Terminology) -> list[Match]:
                 matches.append(Match(concept, "code", system=coding.get("system"),
                                      code=morphology.code))
     return matches
-
-
-def _findings(resource: JsonObject, ref: str, matches: list[Match], terminology: Terminology,
-              date: Any) -> list[Finding]:
-    targets = tuple(related_conditions(resource))
-    found: list[Finding] = []
-    # "Pathological fracture of the left femur through tumour": the cause, named apart from the
-    # fracture, makes it a fracture in neoplastic disease.
-    neoplastic_cause = any(attribute(terminology, c, "fracture_cause") == "neoplastic"
-                           for c in in_domain(matches, "finding"))
-    # The site of a fracture: its own bodySite when that names one, else its code's (the M84.5-
-    # site characters).
-    sites = resource_sites(resource, matches, terminology)
-    status = _status(resource.get("clinicalStatus"), "status", terminology)
-    for concept in in_domain(matches, "finding"):
-        text = only_text(m for m in matches if m.concept == concept)
-        kind = _finding_kind(concept, terminology)
-        if kind == "fracture":
-            value: Any = {"neoplastic": attribute(terminology, concept, "neoplastic")
-                          or neoplastic_cause, "sites": sites}
-        elif kind == "metastasis":
-            value = {"lung": attribute(terminology, concept, "pulmonary"),
-                     "nodal": bool(attribute(terminology, concept, "nodal")),
-                     "bone": bool(attribute(terminology, concept, "bone")), "status": status}
-        elif kind in ("recurrence", "unresectable"):
-            value = True
-        else:
-            continue
-        found.append(Finding(kind, value, ref, date, targets, from_text=text))
-    # One Condition is one fracture: M84.552A with the words "pathological fracture" is a
-    # fracture in neoplastic disease, not also a second, non-neoplastic one.
-    fractures = [f for f in found if f.kind == "fracture"]
-    if len(fractures) > 1:
-        keep = next((f for f in fractures if f.value["neoplastic"]), fractures[0])
-        found = [f for f in found if f.kind != "fracture" or f is keep]
-    if status and attribute(terminology, status, "recurrence"):
-        found.append(Finding("recurrence", True, ref, None, (ref,)))
-    return found
-
-
-def _finding_kind(concept: str, terminology: Terminology) -> str | None:
-    attributes = terminology.attributes(concept)
-    if attributes.get("kind") == "pathological-fracture":
-        return "fracture"
-    if attributes.get("metastatic"):
-        return "metastasis"
-    if attributes.get("local"):
-        return "recurrence"
-    if attributes.get("advanced"):
-        return "unresectable"
-    return None
 
 
 def related_conditions(resource: JsonObject) -> list[str]:
