@@ -127,8 +127,30 @@ def _tumours(seeds: list[TumourSeed], findings: list[Finding],
              terminology: Terminology) -> tuple[list[Tumour], dict[str, str]]:
     """The tumours, one per lesion, and ``Condition/<id>`` of each merged record -> the ref of
     the tumour that absorbed it."""
+    seeds = _tumour_seeds(seeds, terminology)
+    morph = _morphology_by_seed(seeds, findings, terminology)
+    lesions = _lesions(seeds, morph, terminology)
+    aliases = {ref: lesion.primary.ref for lesion in lesions for ref in lesion.refs[1:]}
+    resolved, extra = _resolve_entities(lesions, morph, terminology)
+    grouped = _attach_findings(findings, extra, aliases, resolved, terminology)
+    return [build_tumour(seed, entity, found + grouped.get(seed.ref, []), terminology)
+            for seed, entity, found in resolved], aliases
+
+
+_Resolved = tuple[TumourSeed, Fact[Entity], list[Finding]]
+"""A lesion's merged seed, its entity, and the morphology results it read."""
+
+
+def _tumour_seeds(seeds: list[TumourSeed], terminology: Terminology) -> list[TumourSeed]:
+    """The primaries (a recurrence record goes to its primary) without the metastasis records of
+    their lesions; every seed when none is a primary."""
     primaries = [s for s in seeds if not s.recurrence_record]
-    seeds = _without_metastasis_records(primaries, terminology) if primaries else seeds
+    return _without_metastasis_records(primaries, terminology) if primaries else seeds
+
+
+def _morphology_by_seed(seeds: list[TumourSeed], findings: list[Finding],
+                        terminology: Terminology) -> dict[str, list[Finding]]:
+    """Each seed's ref -> the morphology results of its lesion."""
     # Morphology results go to lesions as their own words group them (a result naming no
     # Condition still reaches a lesion recorded twice at one site), then every seed of the
     # lesion reads them to settle its entity.
@@ -139,13 +161,22 @@ def _tumours(seeds: list[TumourSeed], findings: list[Finding],
     by_lesion = attach([retarget(f, first_aliases) for f in morphology],
                        {lesion.primary.ref: site_of(_sites(lesion), terminology)
                         for lesion in first}, terminology)
-    morph = {s.ref: by_lesion.get(first_aliases[s.ref], []) for s in seeds}
+    return {s.ref: by_lesion.get(first_aliases[s.ref], []) for s in seeds}
+
+
+def _lesions(seeds: list[TumourSeed], morph: dict[str, list[Finding]],
+             terminology: Terminology) -> list[Lesion]:
+    """The lesions, grouped by the entities their morphology results settle."""
     entities = {s.ref: entity_concept(as_named(s, terminology), morph[s.ref], terminology)
                 for s in seeds}
-    lesions = group_lesions([s for s in seeds if entities[s.ref] is not None or s.components
-                             or s.generic], entities, terminology)
-    aliases = {ref: lesion.primary.ref for lesion in lesions for ref in lesion.refs[1:]}
-    resolved: list[tuple[TumourSeed, Fact[Entity], list[Finding]]] = []
+    return group_lesions([s for s in seeds if entities[s.ref] is not None or s.components
+                          or s.generic], entities, terminology)
+
+
+def _resolve_entities(lesions: list[Lesion], morph: dict[str, list[Finding]],
+                      terminology: Terminology) -> tuple[list[_Resolved], list[Finding]]:
+    """The lesions whose entity resolves, merged, and the findings their components add."""
+    resolved: list[_Resolved] = []
     extra: list[Finding] = []
     for lesion in lesions:
         seed = merge_seeds(lesion, terminology)
@@ -154,12 +185,17 @@ def _tumours(seeds: list[TumourSeed], findings: list[Finding],
         if entity is not None:
             resolved.append((seed, entity, found))
             extra += component_findings(lesion, terminology)
+    return resolved, extra
+
+
+def _attach_findings(findings: list[Finding], extra: list[Finding], aliases: dict[str, str],
+                     resolved: list[_Resolved],
+                     terminology: Terminology) -> dict[str, list[Finding]]:
+    """The findings other than morphology, and ``extra``, by the tumour they attach to."""
     tumour_sites: dict[str, Site | None] = {
         seed.ref: site_of(seed.sites, terminology) for seed, _, _ in resolved}
     rest = [retarget(f, aliases) for f in findings if f.kind != "morphology"] + extra
-    grouped = attach(rest, tumour_sites, terminology)
-    return [build_tumour(seed, entity, found + grouped.get(seed.ref, []), terminology)
-            for seed, entity, found in resolved], aliases
+    return attach(rest, tumour_sites, terminology)
 
 
 def _without_metastasis_records(seeds: list[TumourSeed],

@@ -1,7 +1,8 @@
-"""Map a Condition to a tumour seed, or to a metastasis, recurrence or fracture finding."""
+"""Map a Condition to a tumour seed, or to the findings it states (``condition_findings``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cds_service.case.concepts import attribute
@@ -9,6 +10,7 @@ from cds_service.case.concepts import in_domain
 from cds_service.case.concepts import only_text
 from cds_service.case.concepts import positive
 from cds_service.case.concepts import resource_sites
+from cds_service.case.condition_findings import condition_findings
 from cds_service.case.fhir_values import codeable_texts
 from cds_service.case.fhir_values import first_date
 from cds_service.case.fhir_values import reference_of
@@ -49,58 +51,148 @@ def map_condition(resource: JsonObject, terminology: Terminology) -> list[Tumour
     """
     if status_code(resource.get("verificationStatus")) in _EXCLUDED:
         return []
+    reading = _read(resource, terminology)
+    if _about_a_tumour_only(reading):
+        return list(reading.findings)
+    seed = _seed(resource, reading, terminology)
+    return _seed_and_findings(seed, reading, _worded_findings(resource, reading, terminology))
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What a Condition states, read once.
+
+    Attributes:
+        ref: ``Condition/<id>``.
+        date: onset or recorded date.
+        status: ``status/*`` concept of its clinicalStatus, if recorded.
+        matches: the concepts it states (hedged ones left out, except tumour names).
+        findings: the findings of ``matches``.
+        about: the findings it states or hedges: what the record is about.
+        entities: the ``entity/*`` concepts of ``matches``.
+        components: the ``finding/*`` concepts of ``matches`` naming a component or
+            transformation of a tumour.
+        spread: how it states a distant spread (``_spread``).
+        metastasis_record: it names a tumour with its spread in words only (and no related
+            Condition).
+        recurrence_record: it records a recurrence of another Condition's tumour.
+    """
+
+    ref: str
+    date: Any
+    status: str | None
+    matches: list[Match]
+    findings: list[Finding]
+    about: list[Finding]
+    entities: list[str]
+    components: tuple[str, ...]
+    spread: set[str]
+    metastasis_record: bool
+    recurrence_record: bool
+
+
+def _read(resource: JsonObject, terminology: Terminology) -> _Reading:
     ref = reference_of(resource)
     stated = positive(_matches(resource, terminology))
     matches = [m for m in stated if not m.uncertain or m.concept.startswith("entity/")]
     date = first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate")
-    findings = _findings(resource, ref, matches, terminology, date)
-    about = _findings(resource, ref, stated, terminology, date)  # hedged findings too
+    targets = tuple(related_conditions(resource))
+    status = _status(resource.get("clinicalStatus"), "status", terminology)
+    findings = condition_findings(resource, matches, terminology, ref=ref, date=date,
+                                  targets=targets, status=status)
+    about = condition_findings(resource, stated, terminology, ref=ref, date=date,  # hedged too
+                               targets=targets, status=status)
     entities = in_domain(matches, "entity")
     spread = _spread(stated, terminology)
-    metastasis_record = bool(spread) and spread <= {"text"} and bool(entities) \
-        and not related_conditions(resource)
-    if spread and not metastasis_record:
-        return list(findings)  # a secondary-malignancy record, about a primary tumour
-    components = tuple(c for c in in_domain(matches, "finding")
-                       if attribute(terminology, c, "component"))
-    if not entities and not components and about:
-        return list(findings)  # a fracture, a recurrence: about a tumour, not a tumour
-    recurrence_record = any(f.kind == "recurrence" and f.targets != (ref,) for f in about)
-    # The entity is the most specific one named; its provenance is that of its own matches.
-    best = terminology.most_specific(entities)
-    verification = _status(resource.get("verificationStatus"), "verification", terminology)
-    named = [m for m in matches if m.concept.startswith("entity/")]
-    if named and all(m.uncertain for m in named) \
-            and verification in (None, "verification/confirmed"):
-        verification = "verification/provisional"
-    seed = TumourSeed(
+    return _Reading(
         ref=ref,
-        concepts=tuple(entities),
+        date=date,
+        status=status,
+        matches=matches,
+        findings=findings,
+        about=about,
+        entities=entities,
+        components=_components(matches, terminology),
+        spread=spread,
+        metastasis_record=_names_its_spread(resource, spread, entities),
+        recurrence_record=any(f.kind == "recurrence" and f.targets != (ref,) for f in about),
+    )
+
+
+def _components(matches: list[Match], terminology: Terminology) -> tuple[str, ...]:
+    return tuple(c for c in in_domain(matches, "finding")
+                 if attribute(terminology, c, "component"))
+
+
+def _names_its_spread(resource: JsonObject, spread: set[str], entities: list[str]) -> bool:
+    """A tumour named with its spread in words only ("leiomyosarcoma of the thigh, metastatic to
+    lung"), where no related Condition says which tumour spread."""
+    return bool(spread) and spread <= {"text"} and bool(entities) \
+        and not related_conditions(resource)
+
+
+def _about_a_tumour_only(reading: _Reading) -> bool:
+    """The Condition records findings about a tumour, and no tumour of its own."""
+    if reading.spread and not reading.metastasis_record:
+        return True  # a secondary-malignancy record, about a primary tumour
+    # a fracture, a recurrence
+    return not reading.entities and not reading.components and bool(reading.about)
+
+
+def _seed(resource: JsonObject, reading: _Reading, terminology: Terminology) -> TumourSeed:
+    matches = reading.matches
+    # The entity is the most specific one named; its provenance is that of its own matches.
+    best = terminology.most_specific(reading.entities)
+    return TumourSeed(
+        ref=reading.ref,
+        concepts=tuple(reading.entities),
         from_text=only_text(m for m in matches if m.concept == best),
         behaviour=next(iter(in_domain(matches, "behaviour")), None),
-        verification=verification,
-        status=_status(resource.get("clinicalStatus"), "status", terminology),
-        diagnosis_date=date,
-        sites=tuple(resource_sites(resource, _own_sites(matches) if metastasis_record
+        verification=_verification(resource, matches, terminology),
+        status=reading.status,
+        diagnosis_date=reading.date,
+        sites=tuple(resource_sites(resource, _own_sites(matches) if reading.metastasis_record
                                    else matches, terminology)),
         body_site=_first_body_site(resource),
         laterality=next(iter(in_domain(matches, "laterality")), None),
         texts=tuple(_texts(resource)),
-        recurrence_record=recurrence_record,
-        metastasis_record=metastasis_record,
-        components=components,
-        generic=generic_name(entities, components, matches, terminology),
+        recurrence_record=reading.recurrence_record,
+        metastasis_record=reading.metastasis_record,
+        components=reading.components,
+        generic=generic_name(reading.entities, reading.components, matches, terminology),
     )
-    record = recurrence_record or metastasis_record
+
+
+def _verification(resource: JsonObject, matches: list[Match],
+                  terminology: Terminology) -> str | None:
+    """The verification status; provisional when every name of the tumour is hedged."""
+    verification = _status(resource.get("verificationStatus"), "verification", terminology)
+    named = [m for m in matches if m.concept.startswith("entity/")]
+    if named and all(m.uncertain for m in named) \
+            and verification in (None, "verification/confirmed"):
+        return "verification/provisional"
+    return verification
+
+
+def _worded_findings(resource: JsonObject, reading: _Reading,
+                     terminology: Terminology) -> list[Finding]:
+    """The yes/no findings stated in the diagnosis's own words."""
+    record = reading.recurrence_record or reading.metastasis_record
     # A record of spread or recurrence names no tumour of its own unless the record has no
     # other: its facts go where its findings go (assembly), not to itself.
-    worded = [Finding(kind, value, ref, date, () if record else (ref,), from_text)
-              for kind, value, from_text in narrative_facts(
-                  _texts(resource), terminology, flags=_DIAGNOSIS_FLAGS)
-              if value is not None]
-    if record:
+    return [Finding(kind, value, reading.ref, reading.date, () if record else (reading.ref,),
+                    from_text)
+            for kind, value, from_text in narrative_facts(
+                _texts(resource), terminology, flags=_DIAGNOSIS_FLAGS)
+            if value is not None]
+
+
+def _seed_and_findings(seed: TumourSeed, reading: _Reading,
+                       worded: list[Finding]) -> list[TumourSeed | Finding]:
+    findings = reading.findings
+    if reading.recurrence_record or reading.metastasis_record:
         return [seed, *findings, *worded]  # placed on the primary at assembly (or on this one)
-    own = [_retarget(f, ref) for f in findings if f.kind in ("unresectable", "recurrence")]
+    own = [_retarget(f, reading.ref) for f in findings if f.kind in ("unresectable", "recurrence")]
     return [seed, *own, *worded, *(f for f in findings if f.kind == "fracture")]
 
 
@@ -156,57 +248,6 @@ def morphology_matches(cc: Any, terminology: Terminology) -> list[Match]:
                 matches.append(Match(concept, "code", system=coding.get("system"),
                                      code=morphology.code))
     return matches
-
-
-def _findings(resource: JsonObject, ref: str, matches: list[Match], terminology: Terminology,
-              date: Any) -> list[Finding]:
-    targets = tuple(related_conditions(resource))
-    found: list[Finding] = []
-    # "Pathological fracture of the left femur through tumour": the cause, named apart from the
-    # fracture, makes it a fracture in neoplastic disease.
-    neoplastic_cause = any(attribute(terminology, c, "fracture_cause") == "neoplastic"
-                           for c in in_domain(matches, "finding"))
-    # The site of a fracture: its own bodySite when that names one, else its code's (the M84.5-
-    # site characters).
-    sites = resource_sites(resource, matches, terminology)
-    status = _status(resource.get("clinicalStatus"), "status", terminology)
-    for concept in in_domain(matches, "finding"):
-        text = only_text(m for m in matches if m.concept == concept)
-        kind = _finding_kind(concept, terminology)
-        if kind == "fracture":
-            value: Any = {"neoplastic": attribute(terminology, concept, "neoplastic")
-                          or neoplastic_cause, "sites": sites}
-        elif kind == "metastasis":
-            value = {"lung": attribute(terminology, concept, "pulmonary"),
-                     "nodal": bool(attribute(terminology, concept, "nodal")),
-                     "bone": bool(attribute(terminology, concept, "bone")), "status": status}
-        elif kind in ("recurrence", "unresectable"):
-            value = True
-        else:
-            continue
-        found.append(Finding(kind, value, ref, date, targets, from_text=text))
-    # One Condition is one fracture: M84.552A with the words "pathological fracture" is a
-    # fracture in neoplastic disease, not also a second, non-neoplastic one.
-    fractures = [f for f in found if f.kind == "fracture"]
-    if len(fractures) > 1:
-        keep = next((f for f in fractures if f.value["neoplastic"]), fractures[0])
-        found = [f for f in found if f.kind != "fracture" or f is keep]
-    if status and attribute(terminology, status, "recurrence"):
-        found.append(Finding("recurrence", True, ref, None, (ref,)))
-    return found
-
-
-def _finding_kind(concept: str, terminology: Terminology) -> str | None:
-    attributes = terminology.attributes(concept)
-    if attributes.get("kind") == "pathological-fracture":
-        return "fracture"
-    if attributes.get("metastatic"):
-        return "metastasis"
-    if attributes.get("local"):
-        return "recurrence"
-    if attributes.get("advanced"):
-        return "unresectable"
-    return None
 
 
 def related_conditions(resource: JsonObject) -> list[str]:

@@ -12,10 +12,12 @@ assembly already takes the highest grade and the largest size of everything atta
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cds_service.case.concepts import attribute
 from cds_service.case.concepts import site_of
@@ -33,6 +35,7 @@ _ACTIVITY = {"status/recurrence": 0, "status/relapse": 0, "status/active": 1, No
              "status/remission": 3, "status/resolved": 4, "status/inactive": 4}
 """Most active first: an absent clinicalStatus counts as active (catalogue conventions)."""
 _BEHAVIOUR = ("behaviour/malignant", "behaviour/uncertain", "behaviour/benign")
+_Value = TypeVar("_Value")
 
 
 @dataclass(frozen=True)
@@ -139,31 +142,53 @@ def merge_seeds(lesion: Lesion, terminology: Terminology) -> TumourSeed:
     seeds, primary = lesion.seeds, lesion.primary
     if len(seeds) == 1:
         return primary
-    # The entity comes from the seeds that name it specifically, when any does: a generic copy
-    # (sarcoma NOS, spindle cell neoplasm NOS) never makes the tumour less specific.
-    whole = [s for s in seeds if own_entities(s, terminology)] or list(seeds)
-    whole = [s for s in whole if not s.generic] or whole
-    concepts = _union(own_entities(s, terminology) or s.concepts for s in whole)
-    best = terminology.most_specific(concepts)
-    sites = _union(s.sites for s in seeds)
-    dates = [s.diagnosis_date for s in seeds if s.diagnosis_date is not None]
+    concepts, from_text = _merged_entity(seeds, terminology)
     return TumourSeed(
         ref=primary.ref,
         concepts=concepts,
-        from_text=all(s.from_text for s in whole if best in s.concepts),
+        from_text=from_text,
         behaviour=_first_of(_BEHAVIOUR, (s.behaviour for s in seeds)),
         verification=_first_of(_CERTAINTY, (s.verification for s in seeds)),
-        status=min((s.status for s in seeds), key=lambda status: _ACTIVITY.get(status, 2)),
-        diagnosis_date=min(dates, default=None),
-        sites=sites,
-        body_site=primary.body_site or next((s.body_site for s in seeds if s.body_site), None),
-        laterality=primary.laterality or next((s.laterality for s in seeds if s.laterality),
-                                              None),
+        status=_most_active(seeds),
+        diagnosis_date=_earliest_onset(seeds),
+        sites=_union(s.sites for s in seeds),
+        body_site=_own_or_first(primary.body_site, (s.body_site for s in seeds)),
+        laterality=_own_or_first(primary.laterality, (s.laterality for s in seeds)),
         texts=_union(s.texts for s in seeds),
         recurrence_record=any(s.recurrence_record for s in seeds),
         components=_union(s.components for s in seeds),
         records=lesion.refs,
     )
+
+
+def _merged_entity(seeds: Sequence[TumourSeed],
+                   terminology: Terminology) -> tuple[tuple[str, ...], bool]:
+    """The lesion's entity concepts, and whether only words name its most specific one."""
+    whole = _naming_seeds(seeds, terminology)
+    concepts = _union(own_entities(s, terminology) or s.concepts for s in whole)
+    best = terminology.most_specific(concepts)
+    return concepts, all(s.from_text for s in whole if best in s.concepts)
+
+
+def _naming_seeds(seeds: Sequence[TumourSeed], terminology: Terminology) -> list[TumourSeed]:
+    """The seeds the entity comes from: those that name it specifically, when any does (a
+    generic copy, sarcoma NOS or spindle cell neoplasm NOS, never makes the tumour less
+    specific)."""
+    whole = [s for s in seeds if own_entities(s, terminology)] or list(seeds)
+    return [s for s in whole if not s.generic] or whole
+
+
+def _most_active(seeds: Sequence[TumourSeed]) -> str | None:
+    return min((s.status for s in seeds), key=lambda status: _ACTIVITY.get(status, 2))
+
+
+def _earliest_onset(seeds: Sequence[TumourSeed]) -> dt.date | None:
+    return min((s.diagnosis_date for s in seeds if s.diagnosis_date is not None), default=None)
+
+
+def _own_or_first(own: _Value | None, values: Iterable[_Value | None]) -> _Value | None:
+    """The primary's own value, else the first one recorded."""
+    return own or next((v for v in values if v), None)
 
 
 def component_findings(lesion: Lesion, terminology: Terminology) -> list[Finding]:

@@ -33,31 +33,68 @@ def is_molecular(concepts: list[str], terminology: Terminology) -> bool:
 def read_molecular(resource: JsonObject, concepts: list[str], detected: bool | None,
                    terminology: Terminology) -> list[tuple[str, Any, bool]]:
     """One ``molecular`` fact per gene result in a genomic-variant or test Observation."""
-    genes = _component_genes(resource, terminology)
-    texts = [resource.get("valueString"), *codeable_texts(resource.get("valueCodeableConcept"))]
-    from_text = False
-    panel: list[str] = []
-    for concept in concepts:
-        panel += [g for g in terminology.attributes(concept).get("genes") or ()]
-        gene = terminology.attributes(concept).get("gene")
-        genes += [gene] if gene else []
-    if panel:  # "NTRK fusion" covers NTRK1/2/3; "NTRK3 fusion detected" names the one found
-        named = [g for text in [*texts, *codeable_texts(resource.get("code"))]
-                 for g in in_domain(positive(terminology.match_text(text, domain="gene")),
-                                    "gene")]
-        genes += [g for g in panel if g in named] or panel
-    if not genes:
-        for text in texts:
-            genes += in_domain(positive(terminology.match_text(text, domain="gene")), "gene")
-        from_text = bool(genes)
-    genes = list(dict.fromkeys(genes))
+    genes, from_text = _genes(resource, concepts, terminology)
     method = _method(resource, concepts, terminology)
     ntrk = [g for g in genes if g.startswith("gene/ntrk")]
     if ntrk:
-        partner = next((g for g in genes if not g.startswith("gene/ntrk")), None)
-        return [("molecular", {"gene": gene, "finding": "fusion", "detected": detected,
-                               "method": method, "partner": partner}, from_text)
-                for gene in ntrk]
+        return _fusions(ntrk, genes, detected, method, from_text)
+    return _gene_results(genes, detected, method, from_text)
+
+
+def _genes(resource: JsonObject, concepts: list[str],
+           terminology: Terminology) -> tuple[list[str], bool]:
+    """The genes a result is about, once each, and whether only its words name them."""
+    genes = [*_component_genes(resource, terminology), *_concept_genes(concepts, terminology)]
+    panel = _panel(concepts, terminology)
+    if panel:
+        genes += _panel_genes_named(resource, panel, terminology)
+    if genes:
+        return list(dict.fromkeys(genes)), False
+    worded = _genes_in_words(_value_texts(resource), terminology)
+    return list(dict.fromkeys(worded)), bool(worded)
+
+
+def _concept_genes(concepts: list[str], terminology: Terminology) -> list[str]:
+    """The gene each concept names (attribute ``gene``)."""
+    genes = [terminology.attributes(concept).get("gene") for concept in concepts]
+    return [gene for gene in genes if gene]
+
+
+def _panel(concepts: list[str], terminology: Terminology) -> list[str]:
+    """The genes the concepts name as a panel (attribute ``genes``: "NTRK fusion")."""
+    return [g for concept in concepts for g in terminology.attributes(concept).get("genes") or ()]
+
+
+def _panel_genes_named(resource: JsonObject, panel: list[str],
+                       terminology: Terminology) -> list[str]:
+    """The panel's genes the words name, else the whole panel: "NTRK fusion" covers
+    NTRK1/2/3, "NTRK3 fusion detected" names the one found."""
+    texts = [*_value_texts(resource), *codeable_texts(resource.get("code"))]
+    named = _genes_in_words(texts, terminology)
+    return [g for g in panel if g in named] or panel
+
+
+def _value_texts(resource: JsonObject) -> list[Any]:
+    return [resource.get("valueString"), *codeable_texts(resource.get("valueCodeableConcept"))]
+
+
+def _genes_in_words(texts: list[Any], terminology: Terminology) -> list[str]:
+    return [g for text in texts
+            for g in in_domain(positive(terminology.match_text(text, domain="gene")), "gene")]
+
+
+def _fusions(ntrk: list[str], genes: list[str], detected: bool | None, method: AssayMethod,
+             from_text: bool) -> list[tuple[str, Any, bool]]:
+    """One NTRK fusion fact per NTRK gene; another gene named is their partner."""
+    partner = next((g for g in genes if not g.startswith("gene/ntrk")), None)
+    return [("molecular", {"gene": gene, "finding": "fusion", "detected": detected,
+                           "method": method, "partner": partner}, from_text)
+            for gene in ntrk]
+
+
+def _gene_results(genes: list[str], detected: bool | None, method: AssayMethod,
+                  from_text: bool) -> list[tuple[str, Any, bool]]:
+    """One amplification (MDM2, CDK4) or variant fact per gene."""
     return [("molecular", {"gene": gene, "detected": detected, "method": method, "partner": None,
                            "finding": "amplification" if gene in _AMPLIFIED_GENES else "variant"},
              from_text) for gene in genes]
@@ -87,6 +124,20 @@ def _component_genes(resource: JsonObject, terminology: Terminology) -> list[str
 
 
 def _method(resource: JsonObject, concepts: list[str], terminology: Terminology) -> AssayMethod:
+    """The assay of a result: the most informative one its tests name, else FISH when its
+    method says so."""
+    tests = _tests_named(resource, concepts, terminology)
+    assay = most_informative({_ASSAYS.get(str(terminology.attributes(c).get("assay")))
+                              for c in tests})
+    if assay is not None and assay is not AssayMethod.UNKNOWN:
+        return assay
+    fish = in_domain(terminology.match_codeable_concept(resource.get("method"), domain="method"),
+                     "method")
+    return AssayMethod.FISH if "method/fish" in fish else AssayMethod.UNKNOWN
+
+
+def _tests_named(resource: JsonObject, concepts: list[str], terminology: Terminology) -> list[str]:
+    """The ``test/*`` concepts of the result's code concepts, method, code and prose."""
     found = [c for c in concepts if c.startswith("test/")]
     for field in ("method", "code"):
         found += in_domain(terminology.match_codeable_concept(resource.get(field),
@@ -96,10 +147,4 @@ def _method(resource: JsonObject, concepts: list[str], terminology: Terminology)
     texts.append(resource.get("valueString"))
     notes = " ".join(t for t in texts if isinstance(t, str))
     found += in_domain(positive(terminology.match_text(notes, domain="test")), "test")
-    assay = most_informative({_ASSAYS.get(str(terminology.attributes(c).get("assay")))
-                              for c in found})
-    if assay is not None and assay is not AssayMethod.UNKNOWN:
-        return assay
-    fish = in_domain(terminology.match_codeable_concept(resource.get("method"), domain="method"),
-                     "method")
-    return AssayMethod.FISH if "method/fish" in fish else AssayMethod.UNKNOWN
+    return found

@@ -78,45 +78,84 @@ def text_markers(text: Any, terminology: Terminology) -> list[Fact3]:
     if not isinstance(text, str):
         return []
     found: list[Fact3] = []
-
-    def result(match: Match) -> bool | None:
-        return result_of(match, terminology)
-
     for sentence in _SENTENCE.split(text[:MAX_TEXT_CHARS]):
-        results: dict[str, bool | None] = {}
-        pending: list[str] = []
-        carried: bool | None = None
-        for part in _PART.split(sentence):
-            markers = _placed(part, terminology.match_text(part, domain="ihc"),
-                              lambda c: c != "ihc/study")
-            values = _placed(part, terminology.match_text(part, domain="value"),
-                             lambda c: is_result(c, terminology))
-            if not values:
-                if carried is not None:
-                    results.update((m.concept, carried) for _, m in markers)
-                else:
-                    pending += [m.concept for _, m in markers]
-                continue
-            for at, marker in markers:
-                value = next((v for v_at, v in values if v_at > at), values[-1][1])
-                results[marker.concept] = None if marker.uncertain else result(value)
-            if not markers or values[0][0] > markers[0][0]:  # "... positive": backwards
-                results.update((c, result(values[0][1])) for c in pending)
-            pending = []
-            # "positive for desmin": forwards, to the parts that follow with no result of their own
-            prefix = bool(markers) and values[-1][0] < markers[-1][0]
-            carried = result(values[-1][1]) if prefix else None
-        results.update((c, None) for c in pending if c not in results)
+        results = _marker_results(sentence, terminology)
         found += [("ihc", (concept, value), True) for concept, value in results.items()]
     return found
+
+
+def _marker_results(sentence: str, terminology: Terminology) -> dict[str, bool | None]:
+    """Each IHC marker one sentence names -> its result, read part by part."""
+    reader = _SentenceReader(terminology)
+    for part in _PART.split(sentence):
+        reader.read(part)
+    return reader.results()
+
+
+_Placed = list[tuple[int, Match]]
+"""Matches with where they stand in a part, in reading order (``_placed``)."""
+
+
+class _SentenceReader:
+    """The IHC markers of one sentence and their results, as its parts are read in order."""
+
+    def __init__(self, terminology: Terminology) -> None:
+        """Start a sentence: no marker read yet."""
+        self._terminology = terminology
+        self._results: dict[str, bool | None] = {}
+        self._pending: list[str] = []  # markers waiting for a result written after them
+        self._carried: bool | None = None  # a result written before its markers, carried on
+
+    def read(self, part: str) -> None:
+        """Read the next part of the sentence."""
+        terminology = self._terminology
+        markers = _placed(part, terminology.match_text(part, domain="ihc"),
+                          lambda c: c != "ihc/study")
+        values = _placed(part, terminology.match_text(part, domain="value"),
+                         lambda c: is_result(c, terminology))
+        if values:
+            self._settle(markers, values)
+        else:
+            self._hold(markers)
+
+    def results(self) -> dict[str, bool | None]:
+        """Each marker read -> its result; None for a marker left without one, or hedged."""
+        self._results.update((c, None) for c in self._pending if c not in self._results)
+        return self._results
+
+    def _hold(self, markers: _Placed) -> None:
+        """A part without a result: its markers take the result carried on, or wait."""
+        if self._carried is not None:
+            self._results.update((m.concept, self._carried) for _, m in markers)
+        else:
+            self._pending += [m.concept for _, m in markers]
+
+    def _settle(self, markers: _Placed, values: _Placed) -> None:
+        """A part with results: its markers take theirs, the waiting markers the first one if it
+        comes after them, and the last one carries on if written before its markers."""
+        self._take_results(markers, values)
+        if not markers or values[0][0] > markers[0][0]:  # "... positive": backwards
+            self._results.update((c, self._result(values[0][1])) for c in self._pending)
+        self._pending = []
+        # "positive for desmin": forwards, to the parts that follow with no result of their own
+        prefix = bool(markers) and values[-1][0] < markers[-1][0]
+        self._carried = self._result(values[-1][1]) if prefix else None
+
+    def _take_results(self, markers: _Placed, values: _Placed) -> None:
+        """Each marker of a part takes the first result after it, else the part's last."""
+        for at, marker in markers:
+            value = next((v for v_at, v in values if v_at > at), values[-1][1])
+            self._results[marker.concept] = None if marker.uncertain else self._result(value)
+
+    def _result(self, match: Match) -> bool | None:
+        return result_of(match, self._terminology)
 
 
 _SENTENCE = re.compile(r"[;.\n]")
 _PART = re.compile(r",| and | & ", re.IGNORECASE)
 
 
-def _placed(part: str, matches: list[Match],
-            keep: Callable[[str], bool]) -> list[tuple[int, Match]]:
+def _placed(part: str, matches: list[Match], keep: Callable[[str], bool]) -> _Placed:
     """The kept matches with where they stand in ``part``, in reading order."""
     lowered = part.lower()
     placed = []

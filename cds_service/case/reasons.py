@@ -89,29 +89,52 @@ def read_matches(matches: Iterable[Match], label: str, terminology: Terminology)
     findings = in_domain(stated, "finding")
     if any(terminology.attributes(c).get("history") for c in findings):
         return _NO_REASON
-    entities = in_domain(stated, "entity")
-    ours = [terminology.attributes(c).get("entity") for c in entities]
-    named = tuple(Entity(e) for e in dict.fromkeys(ours) if isinstance(e, str) and e in _ENTITIES)
+    named = _knowledge_base_entities(stated, terminology)
     if named:
         return Reading(ReasonKind.OURS, entities=named)
+    entities, diseases = _other_diseases(stated, findings, terminology)
+    if not entities and not diseases:
+        return _NO_REASON
+    return _other_disease(stated, entities, diseases, label, terminology)
+
+
+def _knowledge_base_entities(stated: list[Match], terminology: Terminology) -> tuple[Entity, ...]:
+    ours = [terminology.attributes(c).get("entity") for c in in_domain(stated, "entity")]
+    return tuple(Entity(e) for e in dict.fromkeys(ours) if isinstance(e, str) and e in _ENTITIES)
+
+
+def _other_diseases(stated: list[Match], findings: list[str],
+                    terminology: Terminology) -> tuple[list[str], list[str]]:
+    """The entities and diseases a reason names; beside a finding, only those its words name
+    specifically ("metastatic breast cancer", not the C code of C78.01)."""
+    entities = in_domain(stated, "entity")
     diseases = in_domain(stated, "disease")
     if findings:
         worded = {m.concept for m in stated if m.via == "text"}
         diseases = [c for c in diseases
                     if c in worded and not terminology.attributes(c).get("generic")]
         entities = [c for c in entities if c in worded]
-    if not entities and not diseases:
-        return _NO_REASON
+    return entities, diseases
+
+
+def _other_disease(stated: list[Match], entities: list[str], diseases: list[str], label: str,
+                   terminology: Terminology) -> Reading:
+    """The reading of a reason naming another disease: its name, and whether it is a cancer
+    named without histology or organ site."""
     cancers = [c for c in diseases if terminology.attributes(c).get("cancer")]
     # A non-knowledge-base entity (GIST, Kaposi sarcoma, a lipoma) is a disease of its own;
     # malignant when its code or words say so.
     malignant = bool(cancers) or (
         bool(entities) and "behaviour/malignant" in in_domain(stated, "behaviour"))
     specific = bool(entities) or any(not terminology.attributes(c).get("generic") for c in cancers)
-    concept = terminology.display((entities or diseases)[0])
-    name = f"{concept} ({label})" if _is_code(label) else label or concept
+    name = _disease_name(label, terminology.display((entities or diseases)[0]))
     return Reading(ReasonKind.OTHER, name=name, cancer=malignant,
                    generic=malignant and not specific)
+
+
+def _disease_name(label: str, concept: str) -> str:
+    """The reason's own label, with the concept's name after a bare code."""
+    return f"{concept} ({label})" if _is_code(label) else label or concept
 
 
 def _is_code(label: str) -> bool:
@@ -155,7 +178,7 @@ def other_conditions(readings: Mapping[str, tuple[JsonObject, Reading]],
     the same lesion recorded without its histology.
     """
     tumours = list(tumours)
-    ours = {t.source for t in tumours} | {m.source for t in tumours for m in t.metastases}
+    ours = _records_of(tumours)
     found = []
     for ref, (resource, reading) in readings.items():
         if reading.kind is not ReasonKind.OTHER or ref in ours:
@@ -186,23 +209,58 @@ def resolve_reasons(order: DraftOrder, resource: JsonObject,
     ``reasonCode`` is read leniently: a single CodeableConcept where a list belongs is one reason.
     """
     tumours = list(tumours)
-    ours = {t.source for t in tumours} | {m.source for t in tumours for m in t.metastases}
-    kept: list[str] = []
-    found: list[tuple[Reading, str | None, Any]] = []
-    for ref in order.reason_refs:
+    ours = _records_of(tumours)
+    kept = [ref for ref in order.reason_refs if ref in ours]
+    found = [*_referenced_reasons(order.reason_refs, ours, readings),
+             *_coded_reasons(resource, terminology)]
+    entities, other, generic = _sorted_reasons(found, tumours, terminology)
+    return order.model_copy(update={"reason_refs": tuple(kept),
+                                    "reason_entities": tuple(dict.fromkeys(entities)),
+                                    "reason_generic": generic,
+                                    "other_reasons": tuple(other)})
+
+
+_Reason = tuple[Reading, str | None, Any]
+"""A reason read: its reading, the Condition it references (None for a code), its code."""
+
+
+def _records_of(tumours: list[Tumour]) -> set[str]:
+    """The Conditions that are tumours of ours or their metastases."""
+    return {t.source for t in tumours} | {m.source for t in tumours for m in t.metastases}
+
+
+def _referenced_reasons(refs: Iterable[str], ours: set[str],
+                        readings: Mapping[str, tuple[JsonObject, Reading]]) -> list[_Reason]:
+    """The ``reasonReference`` Conditions that are not our tumours, read."""
+    found: list[_Reason] = []
+    for ref in refs:
         if ref in ours:
-            kept.append(ref)
             continue
         condition, reading = readings.get(ref, ({}, _NO_REASON))
         if reading.kind is ReasonKind.NONE and condition:
-            # A metastasis of another cancer names that cancer as its primary.
-            primaries = [readings.get(r, ({}, _NO_REASON))[1]
-                         for r in related_conditions(condition)]
-            reading = next((r for r in primaries if r.kind is ReasonKind.OTHER), reading)
+            reading = _primary_named(condition, readings, reading)
         found.append((reading, ref, condition.get("code") if condition else None))
+    return found
+
+
+def _primary_named(condition: JsonObject, readings: Mapping[str, tuple[JsonObject, Reading]],
+                   reading: Reading) -> Reading:
+    """A metastasis of another cancer names that cancer as its primary."""
+    primaries = [readings.get(r, ({}, _NO_REASON))[1] for r in related_conditions(condition)]
+    return next((r for r in primaries if r.kind is ReasonKind.OTHER), reading)
+
+
+def _coded_reasons(resource: JsonObject, terminology: Terminology) -> list[_Reason]:
+    """The ``reasonCode`` entries, read (a single CodeableConcept is one reason)."""
     codes = resource.get("reasonCode")
-    for cc in codes if isinstance(codes, list) else [codes] if isinstance(codes, dict) else []:
-        found.append((read_reason_code(cc, terminology), None, cc))
+    ccs = codes if isinstance(codes, list) else [codes] if isinstance(codes, dict) else []
+    return [(read_reason_code(cc, terminology), None, cc) for cc in ccs]
+
+
+def _sorted_reasons(found: list[_Reason], tumours: list[Tumour],
+                    terminology: Terminology) -> tuple[list[Entity], list[Fact[str]], bool]:
+    """The entities of ours named, the other diseases, and whether a generic malignant neoplasm
+    may be one of our tumours."""
     entities: list[Entity] = []
     other: list[Fact[str]] = []
     generic = False
@@ -214,10 +272,7 @@ def resolve_reasons(order: DraftOrder, resource: JsonObject,
             generic = True
         elif reading.kind is ReasonKind.OTHER:
             other.append(Fact[str](value=reading.name, sources=(source,) if source else ()))
-    return order.model_copy(update={"reason_refs": tuple(kept),
-                                    "reason_entities": tuple(dict.fromkeys(entities)),
-                                    "reason_generic": generic,
-                                    "other_reasons": tuple(other)})
+    return entities, other, generic
 
 
 def _site(cc: Any, terminology: Terminology) -> Site | None:

@@ -8,10 +8,10 @@ the returned ``Terminology`` and never holds a code literal. Free text is read u
 ``MAX_TEXT_CHARS`` characters per string.
 """
 
+from cds_service.terminology.limits import MAX_TEXT_CHARS
 from cds_service.terminology.loader import DATA_DIR
 from cds_service.terminology.loader import TerminologyError
 from cds_service.terminology.loader import load_terminology
-from cds_service.terminology.lookup import MAX_TEXT_CHARS
 from cds_service.terminology.lookup import Terminology
 from cds_service.terminology.records import ConceptCode
 from cds_service.terminology.records import Match

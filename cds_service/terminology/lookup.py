@@ -8,81 +8,30 @@ from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Iterable
 from collections.abc import Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from cds_service.terminology.codes import lookup_keys
 from cds_service.terminology.codes import parse_icdo
 from cds_service.terminology.codes import system_key
+from cds_service.terminology.limits import CACHE_ENTRIES
+from cds_service.terminology.limits import CACHED_TEXT_CHARS
+from cds_service.terminology.limits import MAX_TEXT_CHARS
 from cds_service.terminology.models import CodeForm
 from cds_service.terminology.negation import Negation
+from cds_service.terminology.prefilter import CodeIndexes
+from cds_service.terminology.prefilter import Prefilter
 from cds_service.terminology.records import ConceptCode
 from cds_service.terminology.records import ConceptInfo
 from cds_service.terminology.records import Match
 from cds_service.terminology.records import Morphology
+from cds_service.terminology.records import ReadCoding
 from cds_service.terminology.records import SystemInfo
 from cds_service.terminology.records import UnknownConceptError
+from cds_service.terminology.records import domain_of
 from cds_service.terminology.text import PhraseMatcher
 from cds_service.terminology.text import clean
 
 _VIA_RANK = {"code": 0, "prefix": 1, "text": 2}
-
-MAX_TEXT_CHARS = 20_000
-"""Any one string is read up to this length (longer text is cut, the rest ignored): the phrase
-matcher costs time linear in the text (about a second per MiB), and a coded element, a note or a
-pathology narrative that the rules read states its facts well within it."""
-
-_CACHE_ENTRIES = 2048
-"""Entries of each memo of a terminology (codings, candidate texts, text matches): records repeat
-the same lab codes and names thousands of times (a 5,000-resource record has about a hundred
-distinct ones), and a bounded LRU keeps the memory fixed."""
-
-_CACHED_TEXT_CHARS = 256
-"""Only strings up to this length are memoised (names, displays, short values), so the four memos
-hold at most a few MiB (all full of distinct long strings); longer narratives are read afresh."""
-
-_Coding = tuple[SystemInfo, tuple[str, ...], str | None]
-"""A coding read once: its system, its lookup keys (most specific first; empty when only the system
-was read) and, in ICD-O-3, its behaviour digit."""
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _CandidateFilter:
-    """The pre-filter of one resource type, compiled at load time from the indexes.
-
-    Attributes:
-        domains: the concept domains that make a resource of the type a candidate.
-        pattern: one regex over every synonym of those domains.
-        codes: (system URI, lookup key) pairs with a concept of those domains, whatever the
-            ICD-O-3 behaviour of the incoming code.
-        conditional: bare ICD-O-3 histology keys whose concepts of those domains stand only for
-            some behaviours (attribute ``icdo_behaviours``) -> those behaviour digits.
-        prefixes: system URI -> (prefix length, prefixes of that length with such a concept),
-            longest first.
-        behaviours: ICD-O-3 behaviour digits whose ``behaviour/*`` concept is of those domains.
-    """
-
-    domains: frozenset[str]
-    pattern: re.Pattern[str]
-    codes: frozenset[tuple[str, str]]
-    conditional: Mapping[tuple[str, str], frozenset[str]]
-    prefixes: Mapping[str, tuple[tuple[int, frozenset[str]], ...]]
-    behaviours: frozenset[str]
-
-    def coded(self, coding: _Coding) -> bool:
-        """Tell whether a read coding maps to a concept of the filter's domains."""
-        info, keys, behaviour = coding
-        for key in keys:
-            if (info.uri, key) in self.codes:
-                return True
-            allowed = self.conditional.get((info.uri, key))
-            if allowed is not None and (behaviour is None or behaviour in allowed):
-                return True
-        for length, prefixes in self.prefixes.get(info.uri, ()):
-            if keys[0][:length] in prefixes:
-                return True
-        return behaviour is not None and behaviour in self.behaviours
 
 
 class Terminology:
@@ -111,7 +60,6 @@ class Terminology:
         self._prefixes = prefixes
         self._matchers = matchers
         self._negation = negation
-        self._candidates = candidates
         self._behaviours = behaviours
         self._domains = frozenset(matchers)
         self._icdo = next((s.uri for s in systems.values() if s.form is CodeForm.ICDO3), "")
@@ -122,21 +70,17 @@ class Terminology:
             for concept, info in concepts.items()
             if isinstance(info.attributes.get("icdo_behaviours"), tuple)
         }
-        self._filters = {
-            key: self._compile_filter(domains, pattern)
-            for key, (domains, pattern) in candidates.items()
-        }
-        self._judges: dict[str, Callable[[Any], bool]] = {
-            key: functools.partial(self._candidate, candidate_filter=candidate_filter, depth=0)
-            for key, candidate_filter in self._filters.items()
-        }
+        self._prefilter = Prefilter(
+            candidates,
+            CodeIndexes(codes, prefixes, behaviours, self._icdo_behaviours),
+            read_coding=self._coding,
+            display_usable=self._display_usable,
+        )
         # Memos of pure functions of the frozen indexes (lru_cache is thread-safe); the text
         # matches are tuples of frozen records, so no caller can alter a memoised answer.
-        self._read_coding = functools.lru_cache(maxsize=_CACHE_ENTRIES)(self._read_coding_uncached)
-        self._candidate_text = functools.lru_cache(maxsize=_CACHE_ENTRIES)(self._search_text)
-        self._candidate_coding = functools.lru_cache(maxsize=_CACHE_ENTRIES)(self._coding_decides)
-        self._cached_text_matches = functools.lru_cache(maxsize=_CACHE_ENTRIES)(self._find_text)
-        self._cached_code_matches = functools.lru_cache(maxsize=_CACHE_ENTRIES)(
+        self._read_coding = functools.lru_cache(maxsize=CACHE_ENTRIES)(self._read_coding_uncached)
+        self._cached_text_matches = functools.lru_cache(maxsize=CACHE_ENTRIES)(self._find_text)
+        self._cached_code_matches = functools.lru_cache(maxsize=CACHE_ENTRIES)(
             self._find_code_matches)
 
     @property
@@ -146,7 +90,7 @@ class Terminology:
 
     def concepts_in(self, domain: str) -> frozenset[str]:
         """Return the ids of every concept of ``domain`` (empty for an unknown domain)."""
-        return frozenset(c for c in self._concepts if _domain_of(c) == domain)
+        return frozenset(c for c in self._concepts if domain_of(c) == domain)
 
     def display(self, concept: str) -> str:
         """Return the human-readable name of ``concept``.
@@ -281,91 +225,7 @@ class Terminology:
 
     def candidate_judge(self, resource_type: Any) -> Callable[[Any], bool]:
         """:meth:`is_candidate` for one resource type, to judge many values of one resource."""
-        judges = self._judges
-        return judges.get(resource_type, judges["*"]) if type(resource_type) is str else judges["*"]
-
-    def _candidate(self, value: Any, candidate_filter: _CandidateFilter, depth: int) -> bool:
-        # The hot path of reading a large record: exact types first (decoded JSON is dicts,
-        # lists and strings), the abstract Mapping check only for anything else.
-        if type(value) is not dict:
-            if isinstance(value, str):
-                return self._candidate_string(value, candidate_filter)
-            if isinstance(value, list) and depth == 0:
-                return any(self._candidate(v, candidate_filter, 1) for v in value)
-            if not isinstance(value, Mapping):
-                return False
-        codings = value.get("coding")
-        for coding in codings if type(codings) is list else ():
-            if type(coding) is not dict and not isinstance(coding, Mapping):
-                continue
-            system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
-            if (type(system) is str and type(code) is str and type(display) is str
-                    and len(system) + len(code) + len(display) <= _CACHED_TEXT_CHARS):
-                # The usual coding, all three strings: one memo look-up decides it.
-                if self._candidate_coding(candidate_filter, system, code, display):
-                    return True
-            elif self._coding_decides(candidate_filter, system, code, display):
-                return True
-        text = value.get("text")
-        if type(text) is str:
-            return self._candidate_string(text, candidate_filter)
-        return text is not None and self._candidate(text, candidate_filter, 1)
-
-    def _candidate_string(self, value: str, candidate_filter: _CandidateFilter) -> bool:
-        text = value[:MAX_TEXT_CHARS]
-        if len(text) <= _CACHED_TEXT_CHARS:
-            return self._candidate_text(candidate_filter, text)
-        return self._search_text(candidate_filter, text)
-
-    def _coding_decides(
-        self, candidate_filter: _CandidateFilter, system: Any, code: Any, display: Any
-    ) -> bool:
-        read = self._coding(system, code) if isinstance(code, str) else None
-        if read is not None and candidate_filter.coded(read):
-            return True
-        return self._display_usable(system) and self._candidate(display, candidate_filter, 1)
-
-    @staticmethod
-    def _search_text(candidate_filter: _CandidateFilter, text: str) -> bool:
-        return candidate_filter.pattern.search(clean(text)) is not None
-
-    def _compile_filter(
-        self, domains: frozenset[str], pattern: re.Pattern[str]
-    ) -> _CandidateFilter:
-        # The decision of _code_matches, taken ahead for every indexed code: a coding is a
-        # candidate when one of its matches (codes, prefixes, behaviour) has a domain wanted.
-        codes: set[tuple[str, str]] = set()
-        conditional: dict[tuple[str, str], frozenset[str]] = {}
-        for (uri, key), concepts in self._codes.items():
-            wanted = [c for c in concepts if _domain_of(c) in domains]
-            if not wanted:
-                continue
-            restricted = [self._icdo_behaviours.get(c) for c in wanted]
-            if "/" in key or any(allowed is None for allowed in restricted):
-                codes.add((uri, key))
-            else:
-                conditional[(uri, key)] = frozenset().union(*(a for a in restricted if a))
-        prefixes = {
-            uri: tuple(
-                (length, frozenset(prefix for prefix, concepts in rules.items()
-                                   if any(_domain_of(c) in domains for c in concepts)))
-                for length, rules in by_length.items()
-            )
-            for uri, by_length in self._prefixes.items()
-        }
-        behaviours = frozenset(
-            digit for digit, concept in self._behaviours.items() if _domain_of(concept) in domains
-        )
-        return _CandidateFilter(
-            domains,
-            pattern,
-            frozenset(codes),
-            MappingProxyType(conditional),
-            MappingProxyType(
-                {uri: tuple(r for r in rules if r[1]) for uri, rules in prefixes.items()}
-            ),
-            behaviours,
-        )
+        return self._prefilter.judge(resource_type)
 
     def _display_usable(self, system: Any) -> bool:
         info = self._system_info(system)
@@ -375,16 +235,16 @@ class Terminology:
         read = self._coding(system, None) if isinstance(system, str) else None
         return read[0] if read else None
 
-    def _coding(self, system: Any, code: Any) -> _Coding | None:
+    def _coding(self, system: Any, code: Any) -> ReadCoding | None:
         # Read a coding's system and code (code None: the system alone); None when the system is
         # not recognised or the code cannot be one of it. Long strings are read without the memo.
         if not isinstance(system, str) or not (code is None or isinstance(code, str)):
             return None
-        if len(system) + len(code or "") <= _CACHED_TEXT_CHARS:
+        if len(system) + len(code or "") <= CACHED_TEXT_CHARS:
             return self._read_coding(system, code)
         return self._read_coding_uncached(system, code)
 
-    def _read_coding_uncached(self, system: str, code: str | None) -> _Coding | None:
+    def _read_coding_uncached(self, system: str, code: str | None) -> ReadCoding | None:
         info = self._systems.get(system_key(system))
         if info is None:
             return None
@@ -422,14 +282,14 @@ class Terminology:
         taken: set[str] = set()
         for key in keys:
             hits = [c for c in self._codes.get((info.uri, key), ())
-                    if _domain_of(c) not in taken and self._behaviour_fits(c, key, behaviour)]
+                    if domain_of(c) not in taken and self._behaviour_fits(c, key, behaviour)]
             found += [Match(c, "code", False, info.uri, raw) for c in hits]
-            taken.update(_domain_of(c) for c in hits)
+            taken.update(domain_of(c) for c in hits)
         for length, rules in self._prefixes.get(info.uri, {}).items():
             for concept in rules.get(keys[0][:length], ()):
-                if _domain_of(concept) not in taken:
+                if domain_of(concept) not in taken:
                     found.append(Match(concept, "prefix", False, info.uri, raw))
-                    taken.add(_domain_of(concept))
+                    taken.add(domain_of(concept))
         if behaviour is not None and behaviour in self._behaviours:
             found.append(Match(self._behaviours[behaviour], "code", False, info.uri, raw))
         return tuple(found)
@@ -441,7 +301,7 @@ class Terminology:
 
     def _text_matches(self, text: str, domains: frozenset[str]) -> tuple[Match, ...]:
         text = text[:MAX_TEXT_CHARS]  # a multi-megabyte string must not hold the call for seconds
-        if len(text) <= _CACHED_TEXT_CHARS:
+        if len(text) <= CACHED_TEXT_CHARS:
             return self._cached_text_matches(text, domains & self._domains)
         return self._find_text(text, domains & self._domains)
 
@@ -457,12 +317,8 @@ class Terminology:
         return tuple(found)
 
 
-def _domain_of(concept: str) -> str:
-    return concept.partition("/")[0]
-
-
 def _domain(match: Match) -> str:
-    return _domain_of(match.concept)
+    return domain_of(match.concept)
 
 
 def _unique(matches: Iterable[Match]) -> list[Match]:

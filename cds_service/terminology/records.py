@@ -1,4 +1,4 @@
-"""The records the terminology lookup hands out: matches, morphology, concept codes."""
+"""The records the terminology lookup hands out and keeps: matches, concepts, codes, codings."""
 
 from __future__ import annotations
 
@@ -112,3 +112,13 @@ class ConceptInfo:
     display: str
     attributes: Mapping[str, Any]
     codes: tuple[ConceptCode, ...]
+
+
+ReadCoding = tuple[SystemInfo, tuple[str, ...], str | None]
+"""A coding read once: its system, its lookup keys (most specific first; empty when only the system
+was read) and, in ICD-O-3, its behaviour digit."""
+
+
+def domain_of(concept: str) -> str:
+    """Return the domain of a concept id (``entity`` of ``entity/pecoma``)."""
+    return concept.partition("/")[0]

@@ -297,7 +297,7 @@ def test_the_recurrence_record_of_a_primary_is_not_a_second_tumour(case_of: Case
 
 
 def test_a_megabyte_of_pathology_text_is_read_quickly(case_of: CaseBuilder) -> None:
-    """The brief: the text handed to the synonym matcher is capped (lookup.MAX_TEXT_CHARS), so
+    """The brief: the text handed to the synonym matcher is capped (limits.MAX_TEXT_CHARS), so
     a 1 MB narrative in a report, a note and a Condition cannot hold a hook call for seconds;
     what the start of the text says is still read."""
     big = ("Inflammatory leiomyosarcoma with necrosis; desmin and SMA positive, ALK IHC negative. "

@@ -19,8 +19,6 @@ from cds_service.terminology import load_terminology
 from tests.common import FIXTURES_DIR
 from tests.terminology import reference
 
-# Loaded at import: hypothesis forbids function-scoped fixtures and this is a pure, immutable value.
-TERMINOLOGY: Terminology = load_terminology()
 PREFILTER_FIELDS = {
     "Condition": ("code", "bodySite"),
     "Observation": ("code", "valueCodeableConcept", "valueString"),
@@ -79,12 +77,14 @@ def test_every_fixture_resource_is_decided_as_before() -> None:
     assert 0 < kept < len(resources)
 
 
-def test_the_selection_of_every_scenario_is_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_selection_of_every_scenario_is_unchanged(
+    monkeypatch: pytest.MonkeyPatch, terminology: Terminology
+) -> None:
     records = [[e["resource"] for e in json.loads(p.read_text(encoding="utf-8"))["entry"]]
                for p in sorted(FIXTURES_DIR.glob("*/bundle.json"))]
-    fast = [select.select_resources(record, TERMINOLOGY) for record in records]
+    fast = [select.select_resources(record, terminology) for record in records]
     monkeypatch.setattr(select, "_is_candidate", old_is_candidate)
-    assert fast == [select.select_resources(record, TERMINOLOGY) for record in records]
+    assert fast == [select.select_resources(record, terminology) for record in records]
 
 
 WORTH_READING = {
@@ -116,11 +116,13 @@ def _one_place(resource_type: str, place: str, text: str) -> dict[str, Any]:
     for resource_type, fields in PREFILTER_FIELDS.items()
     for place in (*fields, "extension", "note", "component")
 ])
-def test_each_place_the_selector_reads_still_counts(resource_type: str, place: str) -> None:
+def test_each_place_the_selector_reads_still_counts(
+    terminology: Terminology, resource_type: str, place: str
+) -> None:
     for text, expected in ((WORTH_READING[resource_type], True), ("Hypertension", False)):
         resource = _one_place(resource_type, place, text)
-        assert old_is_candidate(resource, TERMINOLOGY) is expected
-        assert select._is_candidate(resource, TERMINOLOGY) is expected
+        assert old_is_candidate(resource, terminology) is expected
+        assert select._is_candidate(resource, terminology) is expected
 
 
 TEXT = st.text(max_size=30) | st.sampled_from([
@@ -155,30 +157,38 @@ RESOURCE = st.fixed_dictionaries(
 
 @settings(max_examples=400, deadline=None)
 @given(RESOURCE)
-def test_generated_resources_are_decided_as_before(resource: dict[str, Any]) -> None:
-    expected = old_is_candidate(resource, TERMINOLOGY)
-    assert select._is_candidate(resource, TERMINOLOGY) is expected
-    assert select._is_candidate(resource, TERMINOLOGY) is expected
+def test_generated_resources_are_decided_as_before(
+    terminology: Terminology, resource: dict[str, Any]
+) -> None:
+    expected = old_is_candidate(resource, terminology)
+    assert select._is_candidate(resource, terminology) is expected
+    assert select._is_candidate(resource, terminology) is expected
 
 
-# Fetched pages are judged on a skeleton of each resource (``fhir.sieve``): the top-level elements
-# the selector reads and nothing else. It must decide as the whole resource would.
-SIEVE = Sieve(lambda r: select.could_matter(r, TERMINOLOGY), select.JUDGED_FIELDS)
+@pytest.fixture(scope="module")
+def sieve(terminology: Terminology) -> Sieve:
+    """Fetched pages are judged on a skeleton of each resource (``fhir.sieve``): the top-level
+    elements the selector reads and nothing else. It must decide as the whole resource would."""
+    return Sieve(lambda r: select.could_matter(r, terminology), select.JUDGED_FIELDS)
+
+
 UNREAD = {"id": "x", "status": "final", "subject": {"reference": "Patient/p1"},
           "valueQuantity": {"value": 7.1, "unit": "%"}, "meta": {"versionId": "3"}}
 
 
-def _judged_as_whole(resource: dict[str, Any]) -> None:
-    skeleton = SIEVE.skeleton(json.dumps(resource).encode())
+def _judged_as_whole(sieve: Sieve, terminology: Terminology, resource: dict[str, Any]) -> None:
+    skeleton = sieve.skeleton(json.dumps(resource).encode())
     assert set(skeleton) <= select.JUDGED_FIELDS
-    assert SIEVE.keeps(skeleton) is select.could_matter(resource, TERMINOLOGY), resource
+    assert sieve.keeps(skeleton) is select.could_matter(resource, terminology), resource
 
 
-def test_every_fixture_resource_is_judged_on_its_skeleton_as_on_the_whole() -> None:
+def test_every_fixture_resource_is_judged_on_its_skeleton_as_on_the_whole(
+    sieve: Sieve, terminology: Terminology,
+) -> None:
     resources = _fixture_resources()
     for resource in resources:
-        _judged_as_whole(resource)
-    assert 0 < sum(select.could_matter(r, TERMINOLOGY) for r in resources) < len(resources)
+        _judged_as_whole(sieve, terminology, resource)
+    assert 0 < sum(select.could_matter(r, terminology) for r in resources) < len(resources)
 
 
 @pytest.mark.parametrize(("resource_type", "place"), [
@@ -186,28 +196,30 @@ def test_every_fixture_resource_is_judged_on_its_skeleton_as_on_the_whole() -> N
     for resource_type, fields in PREFILTER_FIELDS.items()
     for place in (*fields, "extension", "note", "component")
 ])
-def test_each_place_the_selector_reads_is_in_the_skeleton(resource_type: str, place: str) -> None:
+def test_each_place_the_selector_reads_is_in_the_skeleton(
+    sieve: Sieve, terminology: Terminology, resource_type: str, place: str,
+) -> None:
     for text in (WORTH_READING[resource_type], "Hypertension"):
-        _judged_as_whole({**UNREAD, **_one_place(resource_type, place, text)})
+        _judged_as_whole(sieve, terminology, {**UNREAD, **_one_place(resource_type, place, text)})
 
 
 @pytest.mark.parametrize("resource_type", ["MedicationRequest", "MedicationStatement"])
 @pytest.mark.parametrize(("code", "expected"), [("3639", True), ("314076", False)])
 def test_a_contained_medication_is_judged_by_its_code(
-    resource_type: str, code: str, expected: bool,
+    sieve: Sieve, terminology: Terminology, resource_type: str, code: str, expected: bool,
 ) -> None:
     resource = {**UNREAD, "resourceType": resource_type,
                 "contained": [{"resourceType": "Medication", "id": "m1", "code": {"coding": [
                     {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code}]}}],
                 "medicationReference": {"reference": "#m1"}}
 
-    assert select.could_matter(resource, TERMINOLOGY) is expected
-    _judged_as_whole(resource)
+    assert select.could_matter(resource, terminology) is expected
+    _judged_as_whole(sieve, terminology, resource)
 
 
 @settings(max_examples=300, deadline=None)
 @given(RESOURCE)
 def test_generated_resources_are_judged_on_their_skeleton_as_on_the_whole(
-    resource: dict[str, Any],
+    sieve: Sieve, terminology: Terminology, resource: dict[str, Any],
 ) -> None:
-    _judged_as_whole({**UNREAD, **resource})
+    _judged_as_whole(sieve, terminology, {**UNREAD, **resource})

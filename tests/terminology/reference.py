@@ -23,10 +23,11 @@ from cds_service.terminology.text import clean
 
 def is_candidate(term: Terminology, resource_type: Any, value: Any) -> bool:
     """The pre-filter decision, computed afresh without precompiled sets or memos."""
-    domains, pattern = term._candidates.get(
-        resource_type if isinstance(resource_type, str) else "", term._candidates["*"]
+    filters = term._prefilter._filters
+    candidate_filter = filters.get(
+        resource_type if isinstance(resource_type, str) else "", filters["*"]
     )
-    return _candidate(term, value, domains, pattern, 0)
+    return _candidate(term, value, candidate_filter.domains, candidate_filter.pattern, 0)
 
 
 def match_text(term: Terminology, text: Any, domain: str | Collection[str] | None) -> list[Match]:

@@ -16,6 +16,7 @@ from cds_service.terminology import DATA_DIR
 from cds_service.terminology import Terminology
 from cds_service.terminology import load_terminology
 from tests.common import FIXTURES_DIR
+from tests.common import shipped_terminology
 from tests.terminology import reference
 from tests.terminology.common import ICDO3
 from tests.terminology.common import cc
@@ -23,8 +24,6 @@ from tests.terminology.common import code as code_entry
 from tests.terminology.common import concept
 from tests.terminology.conftest import DataWriter
 
-# Loaded at import: hypothesis forbids function-scoped fixtures and this is a pure, immutable value.
-TERMINOLOGY: Terminology = load_terminology()
 RESOURCE_TYPES: list[str | None] = [
     *json.loads((DATA_DIR / "resources.json").read_text(encoding="utf-8"))["candidate_domains"],
     "Flag",  # not listed: every domain
@@ -54,10 +53,11 @@ JSON: Any = st.recursive(
 
 def _shipped_codings() -> list[tuple[str, str]]:
     """Every shipped code and prefix rule, as sent and in the variants EHRs send."""
+    terminology = shipped_terminology()
     codings: set[tuple[str, str]] = set()
-    for domain in TERMINOLOGY.domains:
-        for concept_id in TERMINOLOGY.concepts_in(domain):
-            for shipped in TERMINOLOGY.codes(concept_id):
+    for domain in terminology.domains:
+        for concept_id in terminology.concepts_in(domain):
+            for shipped in terminology.codes(concept_id):
                 code = shipped.code
                 codings |= {(shipped.system, code), (shipped.system, f" {code.lower()} ")}
                 codings.add((shipped.system, code.replace(".", "")))
@@ -65,7 +65,7 @@ def _shipped_codings() -> list[tuple[str, str]]:
                 if histology.isdigit() and len(histology) == 4:  # ICD-O-3: every behaviour
                     codings |= {(shipped.system, f"{histology}/{b}") for b in "0123456789"}
                     codings |= {(shipped.system, histology), (shipped.system, f"M-{histology}3")}
-    for uri, by_length in TERMINOLOGY._prefixes.items():
+    for uri, by_length in terminology._prefixes.items():
         for rules in by_length.values():
             for prefix in rules:
                 codings |= {(uri, prefix), (uri, prefix + "9"), (uri, prefix + "XA"),
@@ -87,8 +87,9 @@ CODING = st.fixed_dictionaries(
 )
 CODEABLE_CONCEPT = st.fixed_dictionaries({}, optional={"coding": st.lists(CODING, max_size=3)
                                                        | JSON, "text": TEXTS | JSON})
-DOMAINS = st.none() | st.sampled_from(sorted(TERMINOLOGY.domains)) | st.lists(
-    st.sampled_from([*sorted(TERMINOLOGY.domains), "unknown"]), max_size=4
+_DOMAIN_NAMES = sorted(shipped_terminology().domains)
+DOMAINS = st.none() | st.sampled_from(_DOMAIN_NAMES) | st.lists(
+    st.sampled_from([*_DOMAIN_NAMES, "unknown"]), max_size=4
 )
 
 
@@ -156,43 +157,49 @@ def test_coded_lookups_agree_on_every_shipped_code_and_prefix() -> None:
 @settings(max_examples=400, deadline=None)
 @given(st.sampled_from(RESOURCE_TYPES) | JSON, CODEABLE_CONCEPT | st.lists(CODEABLE_CONCEPT,
                                                                           max_size=3) | JSON)
-def test_pre_filter_agrees_on_generated_values(resource_type: Any, value: Any) -> None:
-    expected = reference.is_candidate(TERMINOLOGY, resource_type, value)
-    assert list(_each_twice(TERMINOLOGY, resource_type, value)) == [expected] * 2
+def test_pre_filter_agrees_on_generated_values(
+    terminology: Terminology, resource_type: Any, value: Any
+) -> None:
+    expected = reference.is_candidate(terminology, resource_type, value)
+    assert list(_each_twice(terminology, resource_type, value)) == [expected] * 2
 
 
 @settings(max_examples=300, deadline=None)
 @given(TEXTS, DOMAINS)
-def test_match_text_agrees_and_its_memo_cannot_be_altered(text: str, domain: Any) -> None:
-    expected = reference.match_text(TERMINOLOGY, text, domain)
-    first = TERMINOLOGY.match_text(text, domain=domain)
+def test_match_text_agrees_and_its_memo_cannot_be_altered(
+    terminology: Terminology, text: str, domain: Any
+) -> None:
+    expected = reference.match_text(terminology, text, domain)
+    first = terminology.match_text(text, domain=domain)
     assert first == expected  # negated and uncertain flags included
     first.clear()  # callers extend the lists they get (``matches += ...``)
-    assert TERMINOLOGY.match_text(text, domain=domain) == expected
+    assert terminology.match_text(text, domain=domain) == expected
 
 
 @settings(max_examples=300, deadline=None)
 @given(CODEABLE_CONCEPT, DOMAINS)
-def test_match_codeable_concept_agrees(value: Any, domain: Any) -> None:
-    expected = reference.match_codeable_concept(TERMINOLOGY, value, domain)
-    first = TERMINOLOGY.match_codeable_concept(value, domain=domain)
+def test_match_codeable_concept_agrees(
+    terminology: Terminology, value: Any, domain: Any
+) -> None:
+    expected = reference.match_codeable_concept(terminology, value, domain)
+    first = terminology.match_codeable_concept(value, domain=domain)
     assert first == expected
     first += first
-    assert TERMINOLOGY.match_codeable_concept(value, domain=domain) == expected
+    assert terminology.match_codeable_concept(value, domain=domain) == expected
 
 
 @pytest.mark.parametrize("repeat", [1, 40, 2_000])
-def test_long_texts_are_read_like_short_ones(repeat: int) -> None:
+def test_long_texts_are_read_like_short_ones(terminology: Terminology, repeat: int) -> None:
     # Short strings go through the memos, long ones are read afresh: same answers either way.
     text = "Hypertension. " * repeat + "No PEComa; possible necrosis, S-100 negative."
     for domain in (None, "entity", ("finding", "ihc")):
-        expected = reference.match_text(TERMINOLOGY, text, domain)
-        assert TERMINOLOGY.match_text(text, domain=domain) == expected
-        assert TERMINOLOGY.match_text(text, domain=domain) == expected
+        expected = reference.match_text(terminology, text, domain)
+        assert terminology.match_text(text, domain=domain) == expected
+        assert terminology.match_text(text, domain=domain) == expected
     for resource_type in RESOURCE_TYPES:
         value = cc(("http://snomed.info/sct", "38341003", text), text=text)
-        expected_candidate = reference.is_candidate(TERMINOLOGY, resource_type, value)
-        assert list(_each_twice(TERMINOLOGY, resource_type, value)) == [expected_candidate] * 2
+        expected_candidate = reference.is_candidate(terminology, resource_type, value)
+        assert list(_each_twice(terminology, resource_type, value)) == [expected_candidate] * 2
 
 
 def test_memos_belong_to_their_terminology(write_data: DataWriter) -> None:
@@ -216,8 +223,8 @@ def test_memos_stay_bounded() -> None:
             {"system": "http://loinc.org", "code": f"{i}-0", "display": f"Lab {i}"}
         ], "text": f"Lab {i}"})
         term.match_text(f"finding {i}")
-    for memo in (term._read_coding, term._candidate_coding, term._candidate_text,
-                 term._cached_text_matches):
+    for memo in (term._read_coding, term._prefilter._candidate_coding,
+                 term._prefilter._candidate_text, term._cached_text_matches):
         assert memo.cache_info().currsize <= 2048
 
 
@@ -243,15 +250,17 @@ def test_threads_share_one_terminology() -> None:
 
 
 @pytest.mark.parametrize("system", [*SYSTEM_URIS, "http://hospital.example.org/codes", None])
-def test_pre_filter_reads_displays_only_where_the_system_allows(system: str | None) -> None:
+def test_pre_filter_reads_displays_only_where_the_system_allows(
+    terminology: Terminology, system: str | None
+) -> None:
     # HGNC displays are unreliable and never read as text; other systems' displays are.
     value = {"coding": [{"system": system, "code": "0", "display": "Leiomyosarcoma of thigh"}]}
     for resource_type in RESOURCE_TYPES:
-        expected = reference.is_candidate(TERMINOLOGY, resource_type, value)
-        assert list(_each_twice(TERMINOLOGY, resource_type, value)) == [expected] * 2
+        expected = reference.is_candidate(terminology, resource_type, value)
+        assert list(_each_twice(terminology, resource_type, value)) == [expected] * 2
     unreliable = {uri for s in _SYSTEMS.values() if s.get("match_display") is False
                   for uri in (s["uri"], *s.get("aliases", []))}
-    assert unreliable and TERMINOLOGY.is_candidate("Condition", value) is (system not in unreliable)
+    assert unreliable and terminology.is_candidate("Condition", value) is (system not in unreliable)
 
 
 def test_pre_filter_agrees_on_icdo_behaviour_restrictions(write_data: DataWriter) -> None:

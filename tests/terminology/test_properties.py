@@ -9,10 +9,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from cds_service.terminology import Terminology
-from cds_service.terminology import load_terminology
 
-# Loaded at import: hypothesis forbids function-scoped fixtures and this is a pure, immutable value.
-TERMINOLOGY: Terminology = load_terminology()
 WORDS = sorted(
     {
         "no",
@@ -71,19 +68,21 @@ SYSTEMS = st.sampled_from(
 
 @settings(max_examples=300, deadline=None)
 @given(TEXTS)
-def test_match_text_never_crashes_and_points_into_the_text(text: str) -> None:
-    for match in TERMINOLOGY.match_text(text):
+def test_match_text_never_crashes_and_points_into_the_text(
+    terminology: Terminology, text: str
+) -> None:
+    for match in terminology.match_text(text):
         assert match.via == "text" and match.matched and match.matched in text
-        assert TERMINOLOGY.display(match.concept)
+        assert terminology.display(match.concept)
 
 
 @settings(max_examples=300, deadline=None)
 @given(JSON)
-def test_match_codeable_concept_never_crashes(value: Any) -> None:
-    for match in TERMINOLOGY.match_codeable_concept(value):
+def test_match_codeable_concept_never_crashes(terminology: Terminology, value: Any) -> None:
+    for match in terminology.match_codeable_concept(value):
         assert match.via in {"code", "prefix", "text"}
-    assert isinstance(TERMINOLOGY.is_candidate("Condition", value), bool)
-    assert isinstance(TERMINOLOGY.is_candidate(value, value), bool)
+    assert isinstance(terminology.is_candidate("Condition", value), bool)
+    assert isinstance(terminology.is_candidate(value, value), bool)
 
 
 @settings(max_examples=300, deadline=None)
@@ -93,17 +92,19 @@ def test_match_codeable_concept_never_crashes(value: Any) -> None:
     ),
     TEXTS,
 )
-def test_codings_never_crash_and_agree(codings: list[dict[str, str]], text: str) -> None:
-    matches = TERMINOLOGY.match_codeable_concept({"coding": codings, "text": text})
-    coded = set().union(*(TERMINOLOGY.concepts_for_coding(c["system"], c["code"]) for c in codings))
+def test_codings_never_crash_and_agree(
+    terminology: Terminology, codings: list[dict[str, str]], text: str
+) -> None:
+    matches = terminology.match_codeable_concept({"coding": codings, "text": text})
+    coded = set().union(*(terminology.concepts_for_coding(c["system"], c["code"]) for c in codings))
     assert coded <= {m.concept for m in matches if m.via != "text"}
     if coded:
-        assert TERMINOLOGY.is_candidate("Unlisted", {"coding": codings})
+        assert terminology.is_candidate("Unlisted", {"coding": codings})
 
 
 @settings(max_examples=300, deadline=None)
 @given(TEXTS)
-def test_morphology_never_crashes(code: str) -> None:
-    morphology = TERMINOLOGY.morphology(code)
+def test_morphology_never_crashes(terminology: Terminology, code: str) -> None:
+    morphology = terminology.morphology(code)
     if morphology is not None:
         assert len(morphology.histology) == 4 and morphology.histology.isdigit()

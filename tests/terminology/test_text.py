@@ -333,7 +333,7 @@ def test_the_neck_region_is_still_the_head_and_neck(terminology: Terminology, te
 
 
 def test_text_beyond_the_length_cap_is_not_read(terminology: Terminology) -> None:
-    # lookup.MAX_TEXT_CHARS: one string is read up to its first 20,000 characters.
+    # limits.MAX_TEXT_CHARS: one string is read up to its first 20,000 characters.
     filler = "x " * 10_000
     assert terminology.match_text("PEComa " + filler, domain="entity") != []
     assert terminology.match_text(filler + "PEComa", domain="entity") == []
