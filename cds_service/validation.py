@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import re
 import string
+from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -356,22 +357,32 @@ class Validator:
                 if check.rec_id == spec.id]
         fires = tuple((call, check) for call, check in mine if check.expect is Expect.FIRES)
         silent = tuple((call, check) for call, check in mine if check.expect is Expect.SILENT)
+        return RecommendationResult(spec, fires, silent, self._coverage(spec, fires, silent))
+
+    def _coverage(self, spec: RecommendationSpec, fires: tuple[tuple[CallResult, Check], ...],
+                  silent: tuple[tuple[CallResult, Check], ...]) -> Coverage:
+        """What the passing must-fire checks showed of ``spec``, and whether a must-stay-silent
+        check passed."""
         shown = [(call, card) for call, check in fires if check.passed for card in check.cards]
-        seen_actions: dict[str, set[tuple[str, ...]]] = {}
-        for _, card in shown:
-            for suggestion in card.suggestions:
-                if suggestion.key is not None:
-                    seen_actions.setdefault(suggestion.key, set()).add(suggestion.actions)
+        seen = _suggestion_actions(card for _, card in shown)
         wording = self._guidance.renderer.knowledge.wording.get(spec.id)
-        labels = wording.suggestions if wording else {}
-        coverage = Coverage(
+        return Coverage(
             hooks=tuple((hook, any(call.call.hook == hook for call, _ in shown))
                         for hook in spec.hooks),
             indicators=tuple((indicator, any(card.indicator == indicator for _, card in shown))
                              for indicator in spec.indicators),
             suggestions=tuple(
-                (key, tuple(sorted(" + ".join(actions) for actions in seen_actions.get(key, ()))))
-                for key in labels),
+                (key, tuple(sorted(" + ".join(actions) for actions in seen.get(key, ()))))
+                for key in (wording.suggestions if wording else {})),
             silent_checked=any(check.passed for _, check in silent),
         )
-        return RecommendationResult(spec, fires, silent, coverage)
+
+
+def _suggestion_actions(cards: Iterable[ProducedCard]) -> dict[str, set[tuple[str, ...]]]:
+    """Per suggestion key, the action-type sequences its suggestions carried on ``cards``."""
+    seen: dict[str, set[tuple[str, ...]]] = {}
+    for card in cards:
+        for suggestion in card.suggestions:
+            if suggestion.key is not None:
+                seen.setdefault(suggestion.key, set()).add(suggestion.actions)
+    return seen
