@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cds_service.case.attach import attach
+from cds_service.case.concepts import names_pelvis
 from cds_service.case.concepts import site_of
 from cds_service.case.conditions import map_condition
 from cds_service.case.drafts import read_drafts
@@ -224,7 +225,8 @@ def _imaging(findings: list[Finding], terminology: Terminology) -> Iterable[Imag
         if finding.kind == "imaging":
             kind, sites = finding.value
             yield ImagingStudy(source=finding.source, kind=kind, date=finding.date,
-                               site=site_of(sites, terminology))
+                               site=site_of(sites, terminology),
+                               images_pelvis=names_pelvis(sites, terminology))
 
 
 def _events(findings: list[Finding], kind: str) -> Iterable[Fact[dt.date | None]]:

@@ -63,6 +63,14 @@ def site_of(concepts: Iterable[str], terminology: Terminology) -> Site | None:
     return min(found, key=lambda s: _SPECIFICITY.index(s) if s in _SPECIFICITY else 99)
 
 
+def names_pelvis(concepts: Iterable[str], terminology: Terminology) -> bool:
+    """Whether a ``site/*`` concept rolls up to the pelvis region without being a site the catalogue
+    names (the broad ligament is): imaging of it images the pelvic organs, although
+    :func:`site_of` folds the pelvis into the trunk."""
+    return any(c.startswith("site/") and c not in _SITE_BY_CONCEPT
+               and attribute(terminology, c, "region") == "pelvis" for c in concepts)
+
+
 def splint_of(concepts: Iterable[str], terminology: Terminology) -> str | None:
     """The external splint the ``site/*`` concepts call for (their ``splint`` attribute), or None
     when none says or they disagree."""

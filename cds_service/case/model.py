@@ -193,6 +193,9 @@ class ImagingStudy(_Frozen):
     kind: ImagingKind
     date: dt.date | None = None
     site: Site | None = None
+    images_pelvis: bool = False
+    """Its site names the pelvis (which ``site`` folds into the trunk): it images the pelvic
+    organs."""
 
 
 class Metastasis(_Frozen):
@@ -338,6 +341,8 @@ class DraftOrder(_Frozen):
     drug_class: DrugClass | None = None
     imaging: ImagingKind | None = None
     site: Site | None = None
+    images_pelvis: bool = False
+    """An imaging order whose site names the pelvis (as :attr:`ImagingStudy.images_pelvis`)."""
     assay: AssayMethod | None = None
     marker: IhcMarker | None = None
     reason_refs: tuple[str, ...] = ()

@@ -6,6 +6,7 @@ from collections.abc import Collection
 from typing import Any
 
 from cds_service.case.concepts import in_domain
+from cds_service.case.concepts import names_pelvis
 from cds_service.case.concepts import positive
 from cds_service.case.concepts import resource_sites
 from cds_service.case.concepts import site_of
@@ -52,7 +53,8 @@ def map_draft_order(resource: JsonObject, selections: Collection[str] | None,
 
 def _service_fields(resource: JsonObject, terminology: Terminology) -> dict[str, Any]:
     matches = positive(terminology.match_codeable_concept(resource.get("code")))
-    site = site_of(resource_sites(resource, matches, terminology), terminology)
+    sites = resource_sites(resource, matches, terminology)
+    site = site_of(sites, terminology)
     for concept in in_domain(matches, "proc"):
         fixation = terminology.attributes(concept).get("fixation")
         if fixation in _FIXATION:
@@ -62,7 +64,8 @@ def _service_fields(resource: JsonObject, terminology: Terminology) -> dict[str,
     for concept in in_domain(matches, "img"):
         imaging = imaging_kind(concept, terminology)
         if imaging:
-            return {"kind": OrderKind.IMAGING, "imaging": imaging, "site": site}
+            return {"kind": OrderKind.IMAGING, "imaging": imaging, "site": site,
+                    "images_pelvis": names_pelvis(sites, terminology)}
     for concept in in_domain(matches, "ihc"):
         if concept != "ihc/study":
             return {"kind": OrderKind.IHC_TEST, "marker": IhcMarker(concept.split("/")[1])

@@ -51,6 +51,7 @@ TRK_INHIBITOR_NAMES = ("larotrectinib", "entrectinib", "repotrectinib")
 """TRK inhibitors recognised by name when a medication carries no drug class."""
 
 _LIMB_OF = {Site.HAND: Site.UPPER_LIMB, Site.FOOT: Site.LOWER_LIMB}
+_PELVIC_ORGANS = (Site.UTERUS, Site.BROAD_LIGAMENT)
 _UNCONFIRMED = (Verification.PROVISIONAL, Verification.DIFFERENTIAL, Verification.UNCONFIRMED)
 _UNPLANNED_KINDS = (ResectionKind.UNPLANNED, ResectionKind.MARGINAL)
 
@@ -202,17 +203,29 @@ def same_site(site: Site | None, tumour: Tumour) -> bool:
     return site is not None and tumour.site is not None and same_region(site, tumour.site.value)
 
 
+def images_site(site: Site | None, images_pelvis: bool, tumour: Tumour) -> bool:
+    """Whether imaging of ``site`` shows the tumour's primary site: the same region
+    (:func:`same_site`), or imaging of the pelvis (``images_pelvis``) for a primary of a pelvic
+    organ, the uterus or the broad ligament.
+
+    Only the imaging checks use it: fracture and lesion matching stay with :func:`same_site`.
+    """
+    if same_site(site, tumour):
+        return True
+    return images_pelvis and tumour.site is not None and tumour.site.value in _PELVIC_ORGANS
+
+
 def is_primary_mri(study: ImagingStudy, tumour: Tumour, case: Case) -> bool:
     """Whether ``study`` is an MRI of the tumour's primary site.
 
-    Regions are matched when both are known; when either is unknown, the MRI counts only for the
-    patient's sole tumour, since with several it cannot be attributed.
+    Sites are matched by :func:`images_site` when both are known; when either is unknown, the MRI
+    counts only for the patient's sole tumour, since with several it cannot be attributed.
     """
     if study.kind is not ImagingKind.MRI:
         return False
     if study.site is None or tumour.site is None:
         return len(case.tumours) == 1
-    return same_site(study.site, tumour)
+    return images_site(study.site, study.images_pelvis, tumour)
 
 
 def primary_mri_since(case: Case, tumour: Tumour, since: dt.date | None) -> bool:

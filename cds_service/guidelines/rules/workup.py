@@ -20,6 +20,7 @@ from cds_service.guidelines.conventions import PecomaRisk
 from cds_service.guidelines.conventions import StagingEvent
 from cds_service.guidelines.conventions import chest_cts_since_diagnosis
 from cds_service.guidelines.conventions import has_rms_component
+from cds_service.guidelines.conventions import images_site
 from cds_service.guidelines.conventions import is_excised
 from cds_service.guidelines.conventions import is_high_grade
 from cds_service.guidelines.conventions import is_large
@@ -29,7 +30,6 @@ from cds_service.guidelines.conventions import is_unconfirmed
 from cds_service.guidelines.conventions import pecoma_features
 from cds_service.guidelines.conventions import pecoma_risk
 from cds_service.guidelines.conventions import primary_mri_since
-from cds_service.guidelines.conventions import same_site
 from cds_service.guidelines.conventions import staging_event
 from cds_service.guidelines.conventions import tumour_facts
 from cds_service.guidelines.recommendation import Advice
@@ -138,7 +138,8 @@ def _locally_imaged(case: Case, order: DraftOrder) -> tuple[Tumour, StagingEvent
             or order.site is Site.CHEST:
         return None
     for tumour in tumours_for_order(order, case.tumours):
-        event = _unstaged_event(case, tumour) if same_site(order.site, tumour) else None
+        imaged = images_site(order.site, order.images_pelvis, tumour)
+        event = _unstaged_event(case, tumour) if imaged else None
         if event is not None:
             return tumour, event
     return None
