@@ -226,7 +226,7 @@ def _imaging(findings: list[Finding], terminology: Terminology) -> Iterable[Imag
             kind, sites = finding.value
             yield ImagingStudy(source=finding.source, kind=kind, date=finding.date,
                                site=site_of(sites, terminology),
-                               images_pelvis=names_pelvis(sites, terminology))
+                               images_pelvis=names_pelvis(sites))
 
 
 def _events(findings: list[Finding], kind: str) -> Iterable[Fact[dt.date | None]]:

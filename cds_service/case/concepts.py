@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from collections.abc import Iterable
 from typing import Any
 
@@ -63,12 +64,12 @@ def site_of(concepts: Iterable[str], terminology: Terminology) -> Site | None:
     return min(found, key=lambda s: _SPECIFICITY.index(s) if s in _SPECIFICITY else 99)
 
 
-def names_pelvis(concepts: Iterable[str], terminology: Terminology) -> bool:
-    """Whether a ``site/*`` concept rolls up to the pelvis region without being a site the catalogue
-    names (the broad ligament is): imaging of it images the pelvic organs, although
-    :func:`site_of` folds the pelvis into the trunk."""
-    return any(c.startswith("site/") and c not in _SITE_BY_CONCEPT
-               and attribute(terminology, c, "region") == "pelvis" for c in concepts)
+def names_pelvis(concepts: Collection[str]) -> bool:
+    """Whether the ``site/*`` concepts name the pelvis itself: imaging of it images the pelvic
+    organs, although :func:`site_of` folds the pelvis into the trunk. The buttock, groin and
+    perineum (``site/buttock-groin``) roll up to the pelvis region too, but imaging them does not
+    image the pelvic organs."""
+    return "site/pelvis" in concepts
 
 
 def splint_of(concepts: Iterable[str], terminology: Terminology) -> str | None:

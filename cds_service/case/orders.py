@@ -65,7 +65,7 @@ def _service_fields(resource: JsonObject, terminology: Terminology) -> dict[str,
         imaging = imaging_kind(concept, terminology)
         if imaging:
             return {"kind": OrderKind.IMAGING, "imaging": imaging, "site": site,
-                    "images_pelvis": names_pelvis(sites, terminology)}
+                    "images_pelvis": names_pelvis(sites)}
     for concept in in_domain(matches, "ihc"):
         if concept != "ihc/study":
             return {"kind": OrderKind.IHC_TEST, "marker": IhcMarker(concept.split("/")[1])

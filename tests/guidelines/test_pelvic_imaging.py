@@ -49,6 +49,12 @@ COUNTS_FOR = {
     "MRI back": {"pelvic soft tissue"},
     "MRI chest wall": {"pelvic soft tissue"},
     "MRI abdomen": set(),
+    # The buttock, groin and perineum roll up to the pelvis region (the trunk) but are not the
+    # pelvis: imaging them does not image the pelvic organs.
+    "MRI right buttock": {"pelvic soft tissue"},
+    "MRI left groin": {"pelvic soft tissue"},
+    "MRI perineum": {"pelvic soft tissue"},
+    "MRI right buttock and pelvis": {"uterus", "broad ligament", "pelvic soft tissue"},
     "MRI thigh": {"thigh"},
 }
 
@@ -61,7 +67,7 @@ def study_of(text: str) -> ImagingStudy:
     sites = in_domain(matches, "site")
     return ImagingStudy(source="Procedure/mri-1", kind=ImagingKind.MRI,
                         site=site_of(sites, terminology),
-                        images_pelvis=names_pelvis(sites, terminology))
+                        images_pelvis=names_pelvis(sites))
 
 
 def primary(name: str, tumour_id: str = "cond-1") -> Tumour:
@@ -112,7 +118,7 @@ def test_draft_ct_of_the_pelvis_for_a_uterine_primary(label: str, fires: bool) -
     sites = in_domain(matches, "site")
     draft = order("ServiceRequest", "ct-1", label=label, kind=OrderKind.IMAGING,
                   imaging=ImagingKind.CT, site=site_of(sites, terminology),
-                  images_pelvis=names_pelvis(sites, terminology))
+                  images_pelvis=names_pelvis(sites))
     subject = case(primary("uterus"), draft_orders=(draft,))
     recs = fire(workup.mri_local_staging, subject, context(Hook.ORDER_SIGN))
     assert [(r.indicator, r.subject, r.against_order) for r in recs] == (
