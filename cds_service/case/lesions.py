@@ -76,32 +76,52 @@ def generic_name(entities: Sequence[str], components: Iterable[str], matches: Se
         matches: everything recognised in it.
         terminology: the value sets.
     """
-    made_of = {attribute(terminology, c, "component_entity") for c in components}
-    concept = terminology.most_specific([e for e in entities if e not in made_of])
+    concept = _entity_named(entities, components, terminology)
     if concept is None:
-        # Neoplasm NOS: no entity, but a code that classes it as a neoplasm of a site these
-        # recommendations cover (ICD-10-CM D21, D48.1, C48.0...: a behaviour by prefix rule).
-        # A behaviour only in words ("malignant neoplasm of breast") is not enough, and an ICD-O
-        # histology the knowledge base does not know (8500/3 duct carcinoma) names another
-        # cancer, not a neoplasm NOS.
-        if any(m.via == "code" and m.code and parse_icdo(m.code) is not None for m in matches):
-            return False
-        return any(m.concept.startswith("behaviour/") and m.via != "text" for m in matches)
+        return _coded_as_neoplasm_nos(matches)
     if attribute(terminology, concept, "generic"):
         return True
+    return _named_only_by_generic_codes_or_terms(concept, matches, terminology)
+
+
+def _entity_named(entities: Sequence[str], components: Iterable[str],
+                  terminology: Terminology) -> str | None:
+    """The most specific entity a Condition names as a tumour (not the tissue of a component)."""
+    made_of = {attribute(terminology, c, "component_entity") for c in components}
+    return terminology.most_specific([e for e in entities if e not in made_of])
+
+
+def _coded_as_neoplasm_nos(matches: Sequence[Match]) -> bool:
+    """Neoplasm NOS: no entity, but a code that classes it as a neoplasm of a site these
+    recommendations cover (ICD-10-CM D21, D48.1, C48.0...: a behaviour by prefix rule).
+
+    A behaviour only in words ("malignant neoplasm of breast") is not enough, and an ICD-O
+    histology the knowledge base does not know (8500/3 duct carcinoma) names another cancer, not
+    a neoplasm NOS.
+    """
+    if any(m.via == "code" and m.code and parse_icdo(m.code) is not None for m in matches):
+        return False
+    return any(m.concept.startswith("behaviour/") and m.via != "text" for m in matches)
+
+
+def _named_only_by_generic_codes_or_terms(concept: str, matches: Sequence[Match],
+                                          terminology: Terminology) -> bool:
+    """Every match of the entity is a prefix rule or one of its ``generic_codes`` /
+    ``generic_terms`` (and there is at least one)."""
     codes = set(attribute(terminology, concept, "generic_codes") or ())
     terms = set(attribute(terminology, concept, "generic_terms") or ())
-
-    def generic(match: Match) -> bool:
-        if match.via == "prefix":
-            return True
-        if match.via == "code":
-            return (match.code or "").split("/")[0] in codes
-        words = " ".join((match.matched or "").lower().replace("-", " ").replace(",", " ").split())
-        return words in terms
-
     found = [m for m in matches if m.concept == concept]
-    return bool(found) and all(generic(m) for m in found)
+    return bool(found) and all(_generic_match(m, codes, terms) for m in found)
+
+
+def _generic_match(match: Match, codes: set[str], terms: set[str]) -> bool:
+    """One match names the entity generically: by prefix rule, generic code or generic term."""
+    if match.via == "prefix":
+        return True
+    if match.via == "code":
+        return (match.code or "").split("/")[0] in codes
+    words = " ".join((match.matched or "").lower().replace("-", " ").replace(",", " ").split())
+    return words in terms
 
 
 def as_named(seed: TumourSeed, terminology: Terminology) -> TumourSeed:

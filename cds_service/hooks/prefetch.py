@@ -263,10 +263,25 @@ def _fetch(
     settings: Settings,
     keep: Sieve | None = None,
 ) -> dict[str, tuple[JsonObject, ...]]:
-    assert request.fhir_server is not None
+    """Fetch the missing keys and the further pages of the paged ones, all at once, within the
+    request deadline (see :func:`_refuse_unavailable` for what is raised)."""
     deadline = Deadline(settings.request_deadline_s)
+    client = _client(request, settings, deadline, keep)
+    queries, issues = _render_queries(templates, missing, request)
+    futures = _submit(client, queries, paged, request.prefetch or {}, keep)
+    wait(futures.values(), timeout=deadline.remaining() + 0.05)
+    client.abort()  # anything still reading is past the deadline
+    results, failures = _results(futures, templates, deadline)
+    _refuse_unavailable(issues + failures, request)
+    return results
+
+
+def _client(request: HookRequest, settings: Settings, deadline: Deadline,
+            keep: Sieve | None) -> FhirClient:
+    """A client of the request's fhirServer, with its token, the limits and the deadline."""
+    assert request.fhir_server is not None
     token = request.fhir_authorization.access_token if request.fhir_authorization else None
-    client = FhirClient(
+    return FhirClient(
         request.fhir_server,
         access_token=token,
         limits=FhirLimits(settings.fhir_timeout_s, settings.fhir_max_pages,
@@ -275,6 +290,12 @@ def _fetch(
         session=shared_session(_exempt_hosts(settings.fhir_server_prefixes)),
         sieve=keep,
     )
+
+
+def _render_queries(templates: Mapping[str, str], missing: list[str],
+                    request: HookRequest) -> tuple[dict[str, str], list[Issue]]:
+    """The query of each missing key, in the order to send them (``_SENT_FIRST`` first), and an
+    issue for each template this request cannot fill."""
     issues: list[Issue] = []
     queries: dict[str, str] = {}
     for key in sorted(missing, key=lambda k: not templates[k].startswith(_SENT_FIRST)):
@@ -282,16 +303,28 @@ def _fetch(
             queries[key] = render_template(templates[key], request)
         except TemplateError as exc:
             issues.append(Issue("incomplete", f"prefetch key {key!r}: {exc}", f"prefetch.{key}"))
-    prefetch = request.prefetch or {}
+    return queries, issues
+
+
+def _submit(client: FhirClient, queries: Mapping[str, str], paged: list[str],
+            prefetch: Mapping[str, Any], keep: Sieve | None,
+            ) -> dict[str, Future[list[JsonObject]]]:
+    """Start every fetch at once: each query, then the further pages of each paged key."""
     executor = shared_executor()
     futures: dict[str, Future[list[JsonObject]]] = {
         key: executor.submit(client.read_query, query) for key, query in queries.items()
     }
     futures |= {key: executor.submit(_kept, keep, client.follow_pages, prefetch[key] or {})
                 for key in paged}
-    wait(futures.values(), timeout=deadline.remaining() + 0.05)
-    client.abort()  # anything still reading is past the deadline
+    return futures
+
+
+def _results(futures: Mapping[str, Future[list[JsonObject]]], templates: Mapping[str, str],
+             deadline: Deadline) -> tuple[dict[str, tuple[JsonObject, ...]], list[Issue]]:
+    """The resources of each fetch that succeeded, and an issue for each that did not (each
+    counted in the fetch metric)."""
     results: dict[str, tuple[JsonObject, ...]] = {}
+    issues: list[Issue] = []
     for key, future in futures.items():
         issue = _outcome(key, templates[key], future, deadline)
         fhir_fetched("ok" if issue is None else "timeout" if issue.code == "timeout" else "failed")
@@ -299,8 +332,19 @@ def _fetch(
             results[key] = tuple(future.result())
         else:
             issues.append(issue)
+    return results, issues
+
+
+def _refuse_unavailable(issues: list[Issue], request: HookRequest) -> None:
+    """Refuse the call when a key could not be had, logging which.
+
+    Raises:
+        Forbidden: a fetch was refused at connect time (400): not data that could not be had,
+            but a destination never to be called.
+        PreconditionFailed: any other issue (412), naming each key.
+    """
     forbidden = [issue for issue in issues if issue.code == "forbidden"]
-    if forbidden:  # not data that could not be had: a destination never to be called (400)
+    if forbidden:
         log.warning("fhirServer refused at connect time hookInstance=%s keys=%s",
                     request.hook_instance, [i.expression for i in forbidden])
         raise Forbidden(_link_local_issue(forbidden[0].diagnostics))
@@ -309,7 +353,6 @@ def _fetch(
                     request.hook_instance, [i.expression for i in issues],
                     [i.diagnostics for i in issues])
         raise PreconditionFailed(issues)
-    return results
 
 
 def _kept(keep: Sieve | None, read: Callable[[Any], list[JsonObject]],

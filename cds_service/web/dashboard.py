@@ -107,36 +107,58 @@ def parse_scope(args: dict[str, list[str]]) -> Scope:
         BadRequest: an unknown or repeated parameter, a malformed version or date, or a range
             that ends before it starts (400, the issue names the parameter).
     """
+    _refuse_unknown_or_repeated(args)
+    value = {name: values[0] for name, values in args.items() if values[0] != ""}
+    issues: list[Issue] = []
+    version = value.get("version")
+    _check_version(version, issues)
+    first = _day("from", value.get("from"), issues)
+    last = _day("to", value.get("to"), issues)
+    _check_range(first, last, issues)
+    if issues:
+        raise BadRequest(issues)
+    return Scope(knowledge_version=version, first_day=first,
+                 last_day=None if last == dt.date.max else last)
+
+
+def _refuse_unknown_or_repeated(args: dict[str, list[str]]) -> None:
+    """Refuse unknown and repeated parameters before any value is read.
+
+    Raises:
+        BadRequest: every unknown parameter, then every repeated one (400).
+    """
     issues = [Issue("invalid", f"unknown query parameter {name!r}; known: "
                     f"{', '.join(PARAMETERS)}", name) for name in args if name not in PARAMETERS]
     issues += [Issue("invalid", f"{name} is given {len(values)} times", name)
                for name, values in args.items() if name in PARAMETERS and len(values) > 1]
     if issues:
         raise BadRequest(issues)
-    value = {name: values[0] for name, values in args.items() if values[0] != ""}
-    version = value.get("version")
+
+
+def _check_version(version: str | None, issues: list[Issue]) -> None:
+    """Adds an issue when a version is given and is not shaped like a knowledge-base version."""
     if version is not None and not re.fullmatch(VERSION_PATTERN, version):
         issues.append(Issue("invalid", "version must be a knowledge-base version such as 1.1.0",
                             "version"))
-    days: dict[str, dt.date | None] = {}
-    for name in ("from", "to"):
-        days[name] = None
-        text = value.get(name)
-        if text is None:
-            continue
-        try:
-            if not re.fullmatch(DATE_PATTERN, text):
-                raise ValueError(text)
-            days[name] = dt.date.fromisoformat(text)
-        except ValueError:
-            issues.append(Issue("invalid", f"{name} must be a date, YYYY-MM-DD", name))
-    first, last = days["from"], days["to"]
+
+
+def _day(name: str, text: str | None, issues: list[Issue]) -> dt.date | None:
+    """The day parameter ``name`` gives; None when absent, or malformed (adding an issue)."""
+    if text is None:
+        return None
+    try:
+        if not re.fullmatch(DATE_PATTERN, text):
+            raise ValueError(text)
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        issues.append(Issue("invalid", f"{name} must be a date, YYYY-MM-DD", name))
+        return None
+
+
+def _check_range(first: dt.date | None, last: dt.date | None, issues: list[Issue]) -> None:
+    """Adds an issue when the range ends before it starts."""
     if first is not None and last is not None and first > last:
         issues.append(Issue("invalid", f"from ({first}) is after to ({last})", "from"))
-    if issues:
-        raise BadRequest(issues)
-    return Scope(knowledge_version=version, first_day=first,
-                 last_day=None if last == dt.date.max else last)
 
 
 def figures(report: FeedbackReport, catalogue: Catalogue) -> list[RecommendationFigures]:
